@@ -43,6 +43,7 @@ export default {
   collectCoverageFrom: ['{packages,apps}/*/src/**/*.ts', '!**/*.test.ts', '!**/testing/**', '!**/generated/**'],
   coverageThreshold: {
     './packages/infra/src/': { lines: 80, branches: 80 },
+    './packages/tls/src/': { lines: 80, branches: 80 },
     './apps/kms/src/': { lines: 80, branches: 80 },
   },
 };

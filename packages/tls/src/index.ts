@@ -1,1 +1,6 @@
-export {};
+export * from './ca.js';
+export * from './fqdn.js';
+export { type Curve } from './keys.js';
+export * from './leaf.js';
+export * from './store.js';
+export * from './tls-options.js';

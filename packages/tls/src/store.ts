@@ -1,0 +1,113 @@
+/**
+ * PEM storage of the CA hierarchy and leaves in a data directory (TLS-09, TLS-12):
+ *
+ *   <dir>/root-ca.pem               root certificate, the one file clients trust (0644)
+ *   <dir>/issuing-ca/chain.pem      issuing CA … up to the root (0644)
+ *   <dir>/issuing-ca/key.pem        issuing CA private key, PKCS#8 (0600)
+ *   <dir>/<leaf>/cert.pem           leaf-first chain without the root (0644)
+ *   <dir>/<leaf>/key.pem            leaf private key, PKCS#8 (0600)
+ *
+ * First start generates; later starts reuse. Nothing existing is ever overwritten, and a partial
+ * set of files is an error rather than a reason to regenerate.
+ */
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createCaHierarchy, type CaHierarchyOptions, type IssuingCa } from './ca.js';
+import { privateKeyFromPem, privateKeyToPem, type Curve } from './keys.js';
+import { issueLeaf, type LeafOptions } from './leaf.js';
+
+export class TlsStoreError extends Error {
+  readonly code = 'tls_store_incomplete';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsStoreError';
+  }
+}
+
+export interface StoredCa extends IssuingCa {
+  rootPem: string;
+  rootPath: string;
+}
+
+export interface StoredLeaf {
+  chainPem: string;
+  keyPem: string;
+  certPath: string;
+  keyPath: string;
+}
+
+async function writeNew(path: string, content: string, mode: number): Promise<void> {
+  await writeFile(path, content, { mode, flag: 'wx' });
+  await chmod(path, mode);
+}
+
+function splitPem(text: string): x509.X509Certificate[] {
+  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (block) => new x509.X509Certificate(block),
+  );
+}
+
+function curveOf(cert: x509.X509Certificate): Curve {
+  const algorithm = cert.publicKey.algorithm as EcKeyAlgorithm;
+  return algorithm.namedCurve as Curve;
+}
+
+function presence(paths: string[]): 'all' | 'none' | 'some' {
+  const present = paths.filter((path) => existsSync(path)).length;
+  return present === paths.length ? 'all' : present === 0 ? 'none' : 'some';
+}
+
+export async function loadOrCreateCa(dir: string, options: CaHierarchyOptions = {}): Promise<StoredCa> {
+  const rootPath = join(dir, 'root-ca.pem');
+  const chainPath = join(dir, 'issuing-ca', 'chain.pem');
+  const keyPath = join(dir, 'issuing-ca', 'key.pem');
+  const state = presence([rootPath, chainPath, keyPath]);
+  if (state === 'some') {
+    throw new TlsStoreError(
+      `${dir} holds only part of a CA (${rootPath}, ${chainPath}, ${keyPath}); restore or remove it`,
+    );
+  }
+  if (state === 'none') {
+    const hierarchy = await createCaHierarchy(options);
+    await mkdir(join(dir, 'issuing-ca'), { recursive: true, mode: 0o700 });
+    const rootPem = hierarchy.root.toString('pem') + '\n';
+    await writeNew(rootPath, rootPem, 0o644);
+    await writeNew(chainPath, hierarchy.chain.map((cert) => cert.toString('pem')).join('\n') + '\n', 0o644);
+    await writeNew(keyPath, await privateKeyToPem(hierarchy.privateKey), 0o600);
+    return { ...hierarchy, rootPem, rootPath };
+  }
+  const chain = splitPem(await readFile(chainPath, 'utf8'));
+  const issuing = chain[0];
+  if (!issuing) throw new TlsStoreError(`${chainPath} holds no certificate`);
+  const curve = curveOf(issuing);
+  return {
+    curve,
+    chain,
+    privateKey: await privateKeyFromPem(await readFile(keyPath, 'utf8'), curve),
+    rootPem: await readFile(rootPath, 'utf8'),
+    rootPath,
+  };
+}
+
+export async function loadOrIssueLeaf(
+  dir: string,
+  name: string,
+  ca: IssuingCa,
+  options: LeafOptions,
+): Promise<StoredLeaf> {
+  const certPath = join(dir, name, 'cert.pem');
+  const keyPath = join(dir, name, 'key.pem');
+  const state = presence([certPath, keyPath]);
+  if (state === 'some') throw new TlsStoreError(`${join(dir, name)} holds only part of a certificate; remove it`);
+  if (state === 'all') {
+    return { chainPem: await readFile(certPath, 'utf8'), keyPem: await readFile(keyPath, 'utf8'), certPath, keyPath };
+  }
+  const leaf = await issueLeaf(ca, options);
+  await mkdir(join(dir, name), { recursive: true, mode: 0o700 });
+  await writeNew(certPath, leaf.chainPem, 0o644);
+  await writeNew(keyPath, leaf.keyPem, 0o600);
+  return { chainPem: leaf.chainPem, keyPem: leaf.keyPem, certPath, keyPath };
+}

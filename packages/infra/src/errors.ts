@@ -102,6 +102,13 @@ export class RequestTimeoutError extends AppError {
   }
 }
 
+/** Anything unexpected: the client sees a generic message; the `cause` is only logged. */
+export class InternalServerError extends AppError {
+  constructor(options: Pick<AppErrorOptions, 'cause'> = {}) {
+    super(500, 'internal_error', 'Internal Server Error', { detail: 'An unexpected error occurred.', ...options });
+  }
+}
+
 /** A startup problem (bad config, missing secret): the process should exit non-zero with this message. */
 export class ConfigError extends Error {
   /** Dotted path of the offending key, e.g. `database.pool_size`, when known. */

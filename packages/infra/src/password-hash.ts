@@ -1,0 +1,55 @@
+/**
+ * Password and client-secret hashes: PBKDF2-HMAC-SHA256, 600,000 iterations, 32-byte salt and hash
+ * (OWASP 2023; KMS-12, IDN-12), stored as `$pbkdf2-sha256$i=<iterations>$<b64 salt>$<b64 hash>` so the
+ * parameters travel with the hash and can be raised later. Comparison is constant-time. Never bcrypt.
+ */
+import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const derive = promisify(pbkdf2);
+
+export const PBKDF2_DEFAULT_ITERATIONS = 600_000;
+const SALT_BYTES = 32;
+const HASH_BYTES = 32;
+const FORMAT = /^\$pbkdf2-sha256\$i=(\d{1,9})\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$/;
+
+export class PasswordHashFormatError extends Error {
+  readonly code = 'password_hash_invalid';
+  constructor() {
+    super('password hash must look like $pbkdf2-sha256$i=<iterations>$<base64 salt>$<base64 hash>');
+    this.name = 'PasswordHashFormatError';
+  }
+}
+
+export async function hashPassword(password: string, iterations = PBKDF2_DEFAULT_ITERATIONS): Promise<string> {
+  const salt = randomBytes(SALT_BYTES);
+  const hash = await derive(password.normalize('NFC'), salt, iterations, HASH_BYTES, 'sha256');
+  return `$pbkdf2-sha256$i=${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+export interface ParsedPasswordHash {
+  iterations: number;
+  salt: Buffer;
+  hash: Buffer;
+}
+
+export function parsePasswordHash(encoded: string): ParsedPasswordHash {
+  const match = FORMAT.exec(encoded);
+  if (!match) throw new PasswordHashFormatError();
+  const iterations = Number(match[1]);
+  const salt = Buffer.from(match[2] ?? '', 'base64');
+  const hash = Buffer.from(match[3] ?? '', 'base64');
+  if (iterations < 1 || salt.length < 16 || hash.length < 16) throw new PasswordHashFormatError();
+  return { iterations, salt, hash };
+}
+
+export function isPasswordHash(encoded: string): boolean {
+  return FORMAT.test(encoded);
+}
+
+/** True when `password` matches; the comparison takes the same time however many bytes match. */
+export async function verifyPassword(encoded: string, password: string): Promise<boolean> {
+  const { iterations, salt, hash } = parsePasswordHash(encoded);
+  const candidate = await derive(password.normalize('NFC'), salt, iterations, hash.length, 'sha256');
+  return timingSafeEqual(candidate, hash);
+}

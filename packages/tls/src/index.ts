@@ -4,3 +4,4 @@ export { type Curve } from './keys.js';
 export * from './leaf.js';
 export * from './store.js';
 export * from './tls-options.js';
+export * from './pkcs12.js';

@@ -11,6 +11,7 @@
  * set of files is an error rather than a reason to regenerate.
  */
 import 'reflect-metadata';
+import { toPkcs12 } from './pkcs12.js';
 import * as x509 from '@peculiar/x509';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -39,7 +40,7 @@ export interface StoredLeaf {
   keyPath: string;
 }
 
-async function writeNew(path: string, content: string, mode: number): Promise<void> {
+async function writeNew(path: string, content: string | Uint8Array, mode: number): Promise<void> {
   await writeFile(path, content, { mode, flag: 'wx' });
   await chmod(path, mode);
 }
@@ -92,22 +93,41 @@ export async function loadOrCreateCa(dir: string, options: CaHierarchyOptions = 
   };
 }
 
+export interface LeafStoreOptions {
+  /** Also write `<name>/bundle.p12` (mode 0600) protected by this password, if it is not there yet. */
+  pkcs12Password?: string;
+}
+
 export async function loadOrIssueLeaf(
   dir: string,
   name: string,
   ca: IssuingCa,
   options: LeafOptions,
+  storeOptions: LeafStoreOptions = {},
 ): Promise<StoredLeaf> {
   const certPath = join(dir, name, 'cert.pem');
   const keyPath = join(dir, name, 'key.pem');
   const state = presence([certPath, keyPath]);
   if (state === 'some') throw new TlsStoreError(`${join(dir, name)} holds only part of a certificate; remove it`);
+  let stored: StoredLeaf;
   if (state === 'all') {
-    return { chainPem: await readFile(certPath, 'utf8'), keyPem: await readFile(keyPath, 'utf8'), certPath, keyPath };
+    stored = { chainPem: await readFile(certPath, 'utf8'), keyPem: await readFile(keyPath, 'utf8'), certPath, keyPath };
+  } else {
+    const leaf = await issueLeaf(ca, options);
+    await mkdir(join(dir, name), { recursive: true, mode: 0o700 });
+    await writeNew(certPath, leaf.chainPem, 0o644);
+    await writeNew(keyPath, leaf.keyPem, 0o600);
+    stored = { chainPem: leaf.chainPem, keyPem: leaf.keyPem, certPath, keyPath };
   }
-  const leaf = await issueLeaf(ca, options);
-  await mkdir(join(dir, name), { recursive: true, mode: 0o700 });
-  await writeNew(certPath, leaf.chainPem, 0o644);
-  await writeNew(keyPath, leaf.keyPem, 0o600);
-  return { chainPem: leaf.chainPem, keyPem: leaf.keyPem, certPath, keyPath };
+  const pkcs12Path = join(dir, name, 'bundle.p12');
+  if (storeOptions.pkcs12Password !== undefined && !existsSync(pkcs12Path)) {
+    const bundle = await toPkcs12({
+      certificatePem: stored.chainPem,
+      privateKeyPem: stored.keyPem,
+      password: storeOptions.pkcs12Password,
+      friendlyName: options.commonName,
+    });
+    await writeNew(pkcs12Path, bundle, 0o600);
+  }
+  return stored;
 }

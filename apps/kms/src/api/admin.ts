@@ -1,0 +1,55 @@
+/**
+ * The admin listener (never public): liveness, readiness (database reachable and barrier unsealed),
+ * graceful shutdown, and barrier tier rotation.
+ */
+import express, { type Express } from 'express';
+import {
+  ValidationError,
+  applySecurityDefaults,
+  createAdminRouter,
+  databaseCheck,
+  memoryCheck,
+  notFoundHandler,
+  problemHandler,
+  type Logger,
+} from '@cryptoutil/infra';
+import type { BarrierTier } from '../barrier/barrier.js';
+import type { KmsContext } from '../domain/kms-context.js';
+
+const TIERS: readonly BarrierTier[] = ['root', 'intermediate', 'content'];
+
+export interface AdminAppOptions {
+  version: string;
+  onShutdown?: () => void | Promise<void>;
+  logger?: Logger;
+}
+
+export function createAdminApp(ctx: KmsContext, options: AdminAppOptions): Express {
+  const app = express();
+  applySecurityDefaults(app);
+  app.use(
+    createAdminRouter({
+      service: 'kms',
+      version: options.version,
+      checks: {
+        database: databaseCheck(ctx.db),
+        barrier: async () => {
+          if (ctx.barrier.sealed) throw new Error('sealed');
+          return { sealed: false, cached_keys: ctx.barrier.cachedKeys };
+        },
+        memory: memoryCheck(),
+      },
+      ...(options.onShutdown ? { onShutdown: options.onShutdown } : {}),
+    }),
+  );
+  app.post('/admin/v1/barrier/:tier/rotate', async (req, res) => {
+    const tier = req.params.tier as BarrierTier;
+    if (!TIERS.includes(tier)) {
+      throw new ValidationError(`tier must be one of ${TIERS.join(', ')}.`, { code: 'invalid_tier' });
+    }
+    res.status(201).json(await ctx.barrier.rotate(tier));
+  });
+  app.use(notFoundHandler());
+  app.use(problemHandler(options.logger ? { logger: options.logger } : {}));
+  return app;
+}

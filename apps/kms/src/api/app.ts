@@ -1,0 +1,35 @@
+/**
+ * The public listener's Express app: security defaults, the same routers under `/service/api/v1`
+ * (machine clients) and `/browser/api/v1` (browser), optional extra routes (OpenAPI, Swagger UI),
+ * and problem+json for everything that goes wrong.
+ */
+import express, { Router, type Express } from 'express';
+import { applySecurityDefaults, notFoundHandler, problemHandler, type Logger } from '@cryptoutil/infra';
+import type { KmsContext } from '../domain/kms-context.js';
+import { cryptoRouter } from './crypto.js';
+import { elasticKeysRouter } from './elastic-keys.js';
+import { materialKeysRouter } from './material-keys.js';
+
+export const API_PREFIXES = ['/service/api/v1', '/browser/api/v1'] as const;
+
+export interface PublicAppOptions {
+  logger?: Logger;
+  bodyLimitBytes?: number;
+  /** Mounted before the API (e.g. Swagger UI with its own CSP). */
+  extraRouters?: Router[];
+}
+
+export function createPublicApp(ctx: KmsContext, options: PublicAppOptions = {}): Express {
+  const app = express();
+  applySecurityDefaults(app, {
+    rawTypes: ['application/jose'],
+    ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
+  });
+  for (const router of options.extraRouters ?? []) app.use(router);
+  const api = Router();
+  api.use(elasticKeysRouter(ctx), materialKeysRouter(ctx), cryptoRouter(ctx));
+  for (const prefix of API_PREFIXES) app.use(prefix, api);
+  app.use(notFoundHandler());
+  app.use(problemHandler(options.logger ? { logger: options.logger } : {}));
+  return app;
+}

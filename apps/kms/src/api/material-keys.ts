@@ -1,0 +1,74 @@
+/** Material keys of an elastic key: generate (rotate) or import, read, list, revoke. */
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { MATERIAL_KEY_SORT_FIELDS, type MaterialKeyFilter } from '../data/material-key-repository.js';
+import type { KmsContext } from '../domain/kms-context.js';
+import {
+  generateMaterialKey,
+  getMaterialKey,
+  importMaterialKey,
+  listMaterialKeys,
+  revokeMaterialKey,
+} from '../domain/material-key.js';
+import { materialKeyJson, pageJson } from './presenters.js';
+import { pageRequest, parseBody, queryDate, queryUuids, uuidParam } from './validation.js';
+
+const importSchema = z.strictObject({ jwk: z.record(z.string(), z.unknown()) });
+
+function hasBody(req: Request): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+function materialFilter(req: Request): MaterialKeyFilter {
+  const filter: MaterialKeyFilter = { materialKeyIds: queryUuids(req, 'material_key_id') };
+  const dates = {
+    minGenerateDate: queryDate(req, 'min_generate_date'),
+    maxGenerateDate: queryDate(req, 'max_generate_date'),
+    minImportDate: queryDate(req, 'min_import_date'),
+    maxImportDate: queryDate(req, 'max_import_date'),
+  };
+  for (const [field, value] of Object.entries(dates)) {
+    if (value !== undefined) filter[field as keyof typeof dates] = value;
+  }
+  return filter;
+}
+
+export function materialKeysRouter(ctx: KmsContext): Router {
+  const router = Router();
+
+  router.post('/elastickey/:elasticKeyId/materialkey', async (req, res) => {
+    const elasticKeyId = uuidParam(req, 'elasticKeyId');
+    const material = hasBody(req)
+      ? await importMaterialKey(ctx, elasticKeyId, parseBody(importSchema, req).jwk)
+      : await generateMaterialKey(ctx, elasticKeyId);
+    res.status(201).json(materialKeyJson(material));
+  });
+
+  router.get('/elastickey/:elasticKeyId/materialkey/:materialKeyId', async (req, res) => {
+    const material = await getMaterialKey(ctx, uuidParam(req, 'elasticKeyId'), uuidParam(req, 'materialKeyId'));
+    res.json(materialKeyJson(material));
+  });
+
+  router.get('/elastickey/:elasticKeyId/materialkeys', async (req, res) => {
+    const filter = { ...materialFilter(req), elasticKeyId: uuidParam(req, 'elasticKeyId') };
+    res.json(
+      pageJson(await listMaterialKeys(ctx, filter, pageRequest(req, MATERIAL_KEY_SORT_FIELDS)), materialKeyJson),
+    );
+  });
+
+  router.get('/materialkeys', async (req, res) => {
+    res.json(
+      pageJson(
+        await listMaterialKeys(ctx, materialFilter(req), pageRequest(req, MATERIAL_KEY_SORT_FIELDS)),
+        materialKeyJson,
+      ),
+    );
+  });
+
+  router.post('/elastickey/:elasticKeyId/materialkey/:materialKeyId/revoke', async (req, res) => {
+    const material = await revokeMaterialKey(ctx, uuidParam(req, 'elasticKeyId'), uuidParam(req, 'materialKeyId'));
+    res.json(materialKeyJson(material));
+  });
+
+  return router;
+}

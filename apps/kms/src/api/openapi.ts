@@ -1,0 +1,761 @@
+/**
+ * The KMS's OpenAPI 3.1 document (kms.md "Resources", "Errors", "Authentication and authorization"),
+ * served at `/.well-known/openapi.json` and rendered by the Swagger UI at `/ui/swagger/`.
+ *
+ * The same paths exist under `/service/api/v1` (machine clients) and `/browser/api/v1` (browser): both are
+ * listed as relative `servers`, so Swagger UI's "Try it out" calls the origin that served the page.
+ * Enums come from the code that enforces them (algorithm names, data key names, statuses), so the
+ * document cannot drift from what the API accepts.
+ */
+import { DATA_KEY_ALGORITHMS, KEY_ALGORITHM_NAMES } from '@cryptoutil/jose-authority';
+import { ELASTIC_KEY_SORT_FIELDS } from '../data/elastic-key-repository.js';
+import { MATERIAL_KEY_SORT_FIELDS } from '../data/material-key-repository.js';
+import { ELASTIC_KEY_STATUSES } from '../domain/elastic-key-status.js';
+
+/** A JSON object shaped as an OpenAPI 3.1 document (kept untyped: it is only ever serialized). */
+export type OpenApiDocument = Record<string, unknown>;
+
+export interface OpenApiOptions {
+  /** The KMS version (`info.version`). */
+  version: string;
+  /** Server URLs; default the two relative API prefixes, so the page works on whatever origin serves it. */
+  serverUrls?: string[];
+}
+
+export const DEFAULT_SERVER_URLS = ['/service/api/v1', '/browser/api/v1'] as const;
+
+type Schema = Record<string, unknown>;
+
+const ref = (kind: 'schemas' | 'responses' | 'parameters' | 'requestBodies', name: string) => ({
+  $ref: `#/components/${kind}/${name}`,
+});
+
+const PROBLEM = 'application/problem+json';
+const JSON_TYPE = 'application/json';
+
+/** Compact serializations (RFC 7516 §7.1, RFC 7515 §7.1): base64url segments joined by dots. */
+const JWE_COMPACT_PATTERN = '^[A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]*){4}$';
+const JWS_COMPACT_PATTERN = '^[A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]*){2}$';
+const SORT_PATTERN = '^[a-z_]+:(ASC|DESC)$';
+const MAX_CONTEXT_LENGTH = 1024;
+
+const uuid = (description?: string): Schema => ({
+  type: 'string',
+  format: 'uuid',
+  ...(description ? { description } : {}),
+});
+const timestamp = (description: string): Schema => ({ type: 'string', format: 'date-time', description });
+const nullableTimestamp = (description: string): Schema => ({
+  type: ['string', 'null'],
+  format: 'date-time',
+  description,
+});
+
+const schemas: Record<string, Schema> = {
+  ElasticKeyCreate: {
+    type: 'object',
+    description: 'A new elastic key. Unknown fields are refused.',
+    additionalProperties: false,
+    required: ['name', 'description', 'algorithm'],
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 255, description: 'Unique within the tenant.' },
+      description: { type: 'string', maxLength: 4096 },
+      algorithm: ref('schemas', 'KeyAlgorithm'),
+      provider: { type: 'string', enum: ['Internal'], default: 'Internal' },
+      versioning_allowed: {
+        type: 'boolean',
+        default: true,
+        description: 'Whether new material keys may be generated (rotation) after the first.',
+      },
+      import_allowed: {
+        type: 'boolean',
+        default: false,
+        description: 'Material keys are imported (`POST /elastickey/{id}/materialkey` with a JWK); none is generated.',
+      },
+    },
+    examples: [{ name: 'orders-db', description: 'Encrypts order rows', algorithm: 'A256GCM/A256KW' }],
+  },
+  ElasticKeyUpdate: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'description'],
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 255 },
+      description: { type: 'string', maxLength: 4096 },
+    },
+  },
+  MaterialKeyImport: {
+    type: 'object',
+    description: 'A key to import as the newest material key (`403 import_not_allowed` unless `import_allowed`).',
+    additionalProperties: false,
+    required: ['jwk'],
+    properties: { jwk: ref('schemas', 'Jwk') },
+  },
+  KeyAlgorithm: {
+    type: 'string',
+    description: 'A JWE `enc/alg` pair such as `A256GCM/A256KW`, or a JWS `alg`. RSA1_5 is refused (insecure).',
+    enum: [...KEY_ALGORITHM_NAMES],
+  },
+  ElasticKeyStatus: {
+    type: 'string',
+    description:
+      'Only `active` keys do crypto; any other status refuses it with `409 elastic_key_not_active`. ' +
+      '`pending_delete_was_<x>` remembers the status that `undelete` restores.',
+    enum: [...ELASTIC_KEY_STATUSES],
+  },
+  ElasticKey: {
+    type: 'object',
+    required: [
+      'elastic_key_id',
+      'name',
+      'description',
+      'provider',
+      'algorithm',
+      'versioning_allowed',
+      'import_allowed',
+      'status',
+      'created_at',
+      'updated_at',
+      'material_key_count',
+    ],
+    properties: {
+      elastic_key_id: uuid('UUIDv7.'),
+      name: { type: 'string' },
+      description: { type: 'string' },
+      provider: { type: 'string' },
+      algorithm: ref('schemas', 'KeyAlgorithm'),
+      versioning_allowed: { type: 'boolean' },
+      import_allowed: { type: 'boolean' },
+      status: ref('schemas', 'ElasticKeyStatus'),
+      created_at: timestamp('Creation time.'),
+      updated_at: timestamp('Last change.'),
+      material_key_count: { type: 'integer', minimum: 0 },
+    },
+  },
+  MaterialKey: {
+    type: 'object',
+    description: 'One version of an elastic key. Private or secret material never leaves the KMS in clear.',
+    required: [
+      'elastic_key_id',
+      'material_key_id',
+      'generate_date',
+      'import_date',
+      'expiration_date',
+      'revocation_date',
+      'clear_public',
+    ],
+    properties: {
+      elastic_key_id: uuid('The elastic key it belongs to.'),
+      material_key_id: uuid('UUIDv7; the `kid` of every JWE and JWS made with it.'),
+      generate_date: nullableTimestamp('Set when generated by the KMS.'),
+      import_date: nullableTimestamp('Set when imported.'),
+      expiration_date: nullableTimestamp('When it stops being used for new operations, if ever.'),
+      revocation_date: nullableTimestamp('Set once revoked; a revoked material key refuses every operation.'),
+      clear_public: {
+        description: 'The public JWK (asymmetric keys only), else null.',
+        oneOf: [ref('schemas', 'Jwk'), { type: 'null' }],
+      },
+    },
+  },
+  ElasticKeyPage: page('ElasticKey'),
+  MaterialKeyPage: page('MaterialKey'),
+  Jwk: {
+    type: 'object',
+    description: 'A JSON Web Key (RFC 7517).',
+    required: ['kty'],
+    properties: {
+      kty: { type: 'string', enum: ['oct', 'RSA', 'EC', 'OKP'] },
+      kid: { type: 'string' },
+      alg: { type: 'string' },
+      use: { type: 'string', enum: ['enc', 'sig'] },
+    },
+    additionalProperties: true,
+  },
+  Jwks: {
+    type: 'object',
+    description: 'A JSON Web Key Set (RFC 7517 §5) of public keys.',
+    required: ['keys'],
+    properties: { keys: { type: 'array', items: ref('schemas', 'Jwk') } },
+  },
+  JweCompact: {
+    type: 'string',
+    description: 'A JWE in compact serialization; `kid` in its protected header is the material key id.',
+    pattern: JWE_COMPACT_PATTERN,
+  },
+  JwsCompact: {
+    type: 'string',
+    description: 'A JWS in compact serialization; `kid` in its protected header is the material key id.',
+    pattern: JWS_COMPACT_PATTERN,
+  },
+  Bytes: { type: 'string', format: 'binary', contentMediaType: 'application/octet-stream' },
+  VerifyResult: {
+    type: 'object',
+    required: ['valid', 'kid', 'payload'],
+    properties: {
+      valid: { const: true, description: 'Always true: a bad signature is a `400 signature_invalid` problem.' },
+      kid: uuid('The material key that verified the signature.'),
+      payload: { type: 'string', pattern: '^[A-Za-z0-9_-]*$', description: 'The signed bytes, base64url.' },
+    },
+  },
+  Problem: {
+    type: 'object',
+    description: 'RFC 9457 problem details. Extensions (e.g. `field` for a bad input) may follow.',
+    required: ['type', 'title', 'status', 'code'],
+    properties: {
+      type: { type: 'string', format: 'uri', description: 'Documents the `code`.' },
+      title: { type: 'string' },
+      status: { type: 'integer', minimum: 400, maximum: 599 },
+      detail: { type: 'string' },
+      instance: { type: 'string', description: 'The request path.' },
+      code: {
+        type: 'string',
+        description: 'Stable machine code, e.g. `elastic_key_not_found`, `invalid_jwe`, `signature_invalid`.',
+      },
+      request_id: { type: 'string', description: 'Echoes `X-Request-ID`.' },
+    },
+    additionalProperties: true,
+  },
+};
+
+function page(item: string): Schema {
+  return {
+    type: 'object',
+    required: ['items', 'page', 'size', 'total'],
+    properties: {
+      items: { type: 'array', items: ref('schemas', item) },
+      page: { type: 'integer', minimum: 0, description: 'Page number, from 0.' },
+      size: { type: 'integer', minimum: 1, maximum: 1000 },
+      total: { type: 'integer', minimum: 0, description: 'Matches over all pages.' },
+    },
+  };
+}
+
+function problemResponse(description: string, codes: string[], headers?: Record<string, unknown>): Schema {
+  const status = Number(/^\d{3}/.exec(description)?.[0] ?? 0);
+  return {
+    description,
+    ...(headers ? { headers } : {}),
+    content: {
+      [PROBLEM]: {
+        schema: ref('schemas', 'Problem'),
+        examples: Object.fromEntries(
+          codes.map((code) => [
+            code,
+            {
+              value: {
+                type: `https://cryptoutil.dev/problems/${code}`,
+                title: description.slice(4),
+                status,
+                code,
+              },
+            },
+          ]),
+        ),
+      },
+    },
+  };
+}
+
+const responses: Record<string, Schema> = {
+  BadRequest: problemResponse('400 Bad Request', [
+    'invalid_body',
+    'invalid_query',
+    'invalid_id',
+    'invalid_json',
+    'algorithm_unsupported',
+    'provider_unsupported',
+    'key_usage_mismatch',
+    'invalid_jwk',
+    'invalid_jwe',
+    'invalid_jws',
+    'signature_invalid',
+  ]),
+  Unauthorized: problemResponse('401 Unauthorized', ['authentication_required'], {
+    'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="invalid_token"' },
+  }),
+  Forbidden: problemResponse('403 Forbidden', ['insufficient_scope', 'import_not_allowed'], {
+    'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="insufficient_scope", scope="kms:write"' },
+  }),
+  NotFound: problemResponse('404 Not Found', ['elastic_key_not_found', 'material_key_not_found']),
+  Conflict: problemResponse('409 Conflict', [
+    'elastic_key_not_active',
+    'invalid_status_transition',
+    'elastic_key_name_taken',
+    'versioning_not_allowed',
+    'material_key_revoked',
+    'no_usable_material_key',
+  ]),
+  PayloadTooLarge: problemResponse('413 Payload Too Large', ['payload_too_large']),
+  UnsupportedMediaType: problemResponse('415 Unsupported Media Type', ['unsupported_media_type']),
+  InternalError: problemResponse('500 Internal Server Error', ['internal_error']),
+};
+
+const queryArray = (name: string, items: Schema, description: string): Schema => ({
+  name,
+  in: 'query',
+  description,
+  style: 'form',
+  explode: true,
+  schema: { type: 'array', items },
+});
+
+const parameters: Record<string, Schema> = {
+  ElasticKeyId: { name: 'id', in: 'path', required: true, description: 'The elastic key id.', schema: uuid() },
+  MaterialKeyId: { name: 'mkid', in: 'path', required: true, description: 'The material key id.', schema: uuid() },
+  ElasticKeyIdFilter: queryArray('elastic_key_id', { type: 'string', format: 'uuid' }, 'Only these ids (repeatable).'),
+  NameFilter: queryArray('name', { type: 'string' }, 'Only these names (repeatable).'),
+  ProviderFilter: queryArray('provider', { type: 'string' }, 'Only these providers (repeatable).'),
+  AlgorithmFilter: queryArray('algorithm', ref('schemas', 'KeyAlgorithm'), 'Only these algorithms (repeatable).'),
+  VersioningAllowedFilter: { name: 'versioning_allowed', in: 'query', schema: { type: 'boolean' } },
+  ImportAllowedFilter: { name: 'import_allowed', in: 'query', schema: { type: 'boolean' } },
+  StatusFilter: queryArray('status', ref('schemas', 'ElasticKeyStatus'), 'Only these statuses (repeatable).'),
+  MaterialKeyIdFilter: queryArray(
+    'material_key_id',
+    { type: 'string', format: 'uuid' },
+    'Only these material key ids (repeatable).',
+  ),
+  MinGenerateDate: dateFilter('min_generate_date', 'Generated at or after.'),
+  MaxGenerateDate: dateFilter('max_generate_date', 'Generated at or before.'),
+  MinImportDate: dateFilter('min_import_date', 'Imported at or after.'),
+  MaxImportDate: dateFilter('max_import_date', 'Imported at or before.'),
+  ElasticKeySort: sortParameter(ELASTIC_KEY_SORT_FIELDS.join(', ')),
+  MaterialKeySort: sortParameter(MATERIAL_KEY_SORT_FIELDS.join(', ')),
+  Page: {
+    name: 'page',
+    in: 'query',
+    description: 'Page number, from 0.',
+    schema: { type: 'integer', minimum: 0, default: 0 },
+  },
+  Size: {
+    name: 'size',
+    in: 'query',
+    description: 'Items per page.',
+    schema: { type: 'integer', minimum: 1, maximum: 1000, default: 25 },
+  },
+  Context: {
+    name: 'context',
+    in: 'query',
+    description: 'Optional string bound into the JWE protected header; decrypt must be given the same value again.',
+    schema: { type: 'string', maxLength: MAX_CONTEXT_LENGTH },
+  },
+  DataKeyAlgorithm: {
+    name: 'alg',
+    in: 'query',
+    required: true,
+    description: 'The kind of data key to generate.',
+    schema: { type: 'string', enum: [...DATA_KEY_ALGORITHMS] },
+  },
+};
+
+function dateFilter(name: string, description: string): Schema {
+  return { name, in: 'query', description, schema: { type: 'string', format: 'date-time' } };
+}
+
+function sortParameter(fields: string): Schema {
+  return queryArray(
+    'sort',
+    { type: 'string', pattern: SORT_PATTERN },
+    `\`field:ASC\` or \`field:DESC\` (repeatable, first wins). Fields: ${fields}.`,
+  );
+}
+
+const requestBodies: Record<string, Schema> = {
+  Bytes: {
+    required: true,
+    description: 'The bytes to protect (up to the body limit, default 1 MiB).',
+    content: {
+      'application/octet-stream': { schema: ref('schemas', 'Bytes') },
+      'text/plain': { schema: { type: 'string' } },
+    },
+  },
+  Jwe: {
+    required: true,
+    description: 'The JWE compact serialization.',
+    content: {
+      'text/plain': { schema: ref('schemas', 'JweCompact') },
+      'application/jose': { schema: ref('schemas', 'JweCompact') },
+    },
+  },
+  Jws: {
+    required: true,
+    description: 'The JWS compact serialization.',
+    content: {
+      'text/plain': { schema: ref('schemas', 'JwsCompact') },
+      'application/jose': { schema: ref('schemas', 'JwsCompact') },
+    },
+  },
+};
+
+type ErrorName = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500;
+const ERROR_RESPONSE: Record<ErrorName, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
+  500: 'InternalError',
+};
+
+interface OperationSpec {
+  operationId: string;
+  tag: 'Elastic keys' | 'Material keys' | 'Crypto';
+  summary: string;
+  description?: string;
+  parameters?: string[];
+  requestBody?: Schema;
+  success: Record<string, Schema>;
+  /** Beyond 400, 401, 403 and 500, which every operation may answer. */
+  errors?: ErrorName[];
+}
+
+function operation(spec: OperationSpec): Schema {
+  const bodyErrors: ErrorName[] = spec.requestBody ? [413, 415] : [];
+  const errors = [...new Set<ErrorName>([400, 401, 403, 500, ...(spec.errors ?? []), ...bodyErrors])].sort(
+    (a, b) => a - b,
+  );
+  return {
+    operationId: spec.operationId,
+    tags: [spec.tag],
+    summary: spec.summary,
+    ...(spec.description ? { description: spec.description } : {}),
+    ...(spec.parameters?.length ? { parameters: spec.parameters.map((name) => ref('parameters', name)) } : {}),
+    ...(spec.requestBody ? { requestBody: spec.requestBody } : {}),
+    responses: {
+      ...spec.success,
+      ...Object.fromEntries(errors.map((status) => [String(status), ref('responses', ERROR_RESPONSE[status])])),
+    },
+  };
+}
+
+const json = (schema: string, description: string, extra: Schema = {}): Schema => ({
+  description,
+  ...extra,
+  content: { [JSON_TYPE]: { schema: ref('schemas', schema) } },
+});
+const jsonBody = (schema: string, required = true): Schema => ({
+  required,
+  content: { [JSON_TYPE]: { schema: ref('schemas', schema) } },
+});
+const text = (schema: string, description: string): Schema => ({
+  description,
+  content: { 'text/plain': { schema: ref('schemas', schema) } },
+});
+
+const ELASTIC_KEY_LIST = [
+  'ElasticKeyIdFilter',
+  'NameFilter',
+  'ProviderFilter',
+  'AlgorithmFilter',
+  'VersioningAllowedFilter',
+  'ImportAllowedFilter',
+  'StatusFilter',
+  'ElasticKeySort',
+  'Page',
+  'Size',
+];
+const MATERIAL_KEY_LIST = [
+  'MaterialKeyIdFilter',
+  'MinGenerateDate',
+  'MaxGenerateDate',
+  'MinImportDate',
+  'MaxImportDate',
+  'MaterialKeySort',
+  'Page',
+  'Size',
+];
+
+function paths(): Record<string, Schema> {
+  const id = ['ElasticKeyId'];
+  const transition = (operationId: string, summary: string, description: string): Schema => ({
+    post: operation({
+      operationId,
+      tag: 'Elastic keys',
+      summary,
+      description,
+      parameters: id,
+      success: { '200': json('ElasticKey', 'The elastic key in its new status.') },
+      errors: [404, 409],
+    }),
+  });
+  return {
+    '/elastickey': {
+      post: operation({
+        operationId: 'createElasticKey',
+        tag: 'Elastic keys',
+        summary: 'Create an elastic key',
+        description:
+          'Creates the key and generates its first material key, unless `import_allowed` (then the key waits ' +
+          'in `pending_import` for an imported one). Scope `kms:write`.',
+        requestBody: jsonBody('ElasticKeyCreate'),
+        success: {
+          '201': json('ElasticKey', 'Created.', {
+            headers: { Location: { schema: { type: 'string' }, description: 'elastickey/{id}' } },
+          }),
+        },
+        errors: [409],
+      }),
+    },
+    '/elastickey/{id}': {
+      get: operation({
+        operationId: 'getElasticKey',
+        tag: 'Elastic keys',
+        summary: 'Read an elastic key',
+        description: "Scope `kms:read`. Another tenant's key is a `404`.",
+        parameters: id,
+        success: { '200': json('ElasticKey', 'The elastic key.') },
+        errors: [404],
+      }),
+      put: operation({
+        operationId: 'updateElasticKey',
+        tag: 'Elastic keys',
+        summary: 'Rename or redescribe an elastic key',
+        description: 'Scope `kms:write`.',
+        parameters: id,
+        requestBody: jsonBody('ElasticKeyUpdate'),
+        success: { '200': json('ElasticKey', 'The updated elastic key.') },
+        errors: [404, 409],
+      }),
+      delete: operation({
+        operationId: 'deleteElasticKey',
+        tag: 'Elastic keys',
+        summary: 'Delete an elastic key (soft, with a grace period)',
+        description:
+          'Moves the key to `pending_delete_was_<previous>`: crypto is refused from then on, and the material ' +
+          'is destroyed after the grace period (default 7 days) unless `undelete` restores it first. Scope `kms:write`.',
+        parameters: id,
+        success: { '202': json('ElasticKey', 'Deletion scheduled.') },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/disable': transition(
+      'disableElasticKey',
+      'Disable an elastic key',
+      '`active` → `disabled`: crypto is refused until enabled again. Scope `kms:write`.',
+    ),
+    '/elastickey/{id}/enable': transition(
+      'enableElasticKey',
+      'Enable an elastic key',
+      '`disabled` → `active`. Scope `kms:write`.',
+    ),
+    '/elastickey/{id}/undelete': transition(
+      'undeleteElasticKey',
+      'Undelete an elastic key',
+      'Restores the status a `pending_delete_was_<x>` key had before deletion, inside the grace period. Scope `kms:write`.',
+    ),
+    '/elastickeys': {
+      get: operation({
+        operationId: 'listElasticKeys',
+        tag: 'Elastic keys',
+        summary: 'List elastic keys',
+        description: 'Filters combine with AND; repeated values of one filter with OR. Scope `kms:read`.',
+        parameters: ELASTIC_KEY_LIST,
+        success: { '200': json('ElasticKeyPage', 'One page of elastic keys.') },
+      }),
+    },
+    '/elastickey/{id}/materialkey': {
+      post: operation({
+        operationId: 'createMaterialKey',
+        tag: 'Material keys',
+        summary: 'Generate (rotate) or import a material key',
+        description:
+          'Without a body: generates a new material key, which becomes the latest (a rotation; `409` if ' +
+          '`versioning_allowed=false` and one exists). With `{jwk}`: imports it (`403` unless `import_allowed`). ' +
+          'Scope `kms:write`.',
+        parameters: id,
+        requestBody: jsonBody('MaterialKeyImport', false),
+        success: { '201': json('MaterialKey', 'The new material key.') },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/materialkey/{mkid}': {
+      get: operation({
+        operationId: 'getMaterialKey',
+        tag: 'Material keys',
+        summary: 'Read a material key',
+        description: 'Scope `kms:read`.',
+        parameters: ['ElasticKeyId', 'MaterialKeyId'],
+        success: { '200': json('MaterialKey', 'The material key.') },
+        errors: [404],
+      }),
+    },
+    '/elastickey/{id}/materialkeys': {
+      get: operation({
+        operationId: 'listElasticKeyMaterialKeys',
+        tag: 'Material keys',
+        summary: "List an elastic key's material keys",
+        description: 'Scope `kms:read`.',
+        parameters: [...id, ...MATERIAL_KEY_LIST],
+        success: { '200': json('MaterialKeyPage', 'One page of material keys.') },
+        errors: [404],
+      }),
+    },
+    '/materialkeys': {
+      get: operation({
+        operationId: 'listMaterialKeys',
+        tag: 'Material keys',
+        summary: 'List material keys of every elastic key',
+        description: 'Scope `kms:read`.',
+        parameters: MATERIAL_KEY_LIST,
+        success: { '200': json('MaterialKeyPage', 'One page of material keys.') },
+      }),
+    },
+    '/elastickey/{id}/materialkey/{mkid}/revoke': {
+      post: operation({
+        operationId: 'revokeMaterialKey',
+        tag: 'Material keys',
+        summary: 'Revoke a material key',
+        description:
+          'Sets `revocation_date`; a revoked material key is refused for every operation. Scope `kms:write`.',
+        parameters: ['ElasticKeyId', 'MaterialKeyId'],
+        success: { '200': json('MaterialKey', 'The revoked material key.') },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/encrypt': {
+      post: operation({
+        operationId: 'encrypt',
+        tag: 'Crypto',
+        summary: 'Encrypt bytes to a JWE',
+        description:
+          'Encrypts with the latest material key (`kid` = its material_key_id). `409 elastic_key_not_active` ' +
+          'unless the key is `active`. Scope `kms:encrypt`.',
+        parameters: [...id, 'Context'],
+        requestBody: ref('requestBodies', 'Bytes'),
+        success: { '200': text('JweCompact', 'The JWE, compact serialization.') },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/decrypt': {
+      post: operation({
+        operationId: 'decrypt',
+        tag: 'Crypto',
+        summary: 'Decrypt a JWE',
+        description:
+          'Picks the material key by `kid`, so data made with older versions still decrypts. The `context` given ' +
+          'on encrypt must be given again. Scope `kms:decrypt`.',
+        parameters: [...id, 'Context'],
+        requestBody: ref('requestBodies', 'Jwe'),
+        success: {
+          '200': {
+            description: 'The plaintext bytes.',
+            content: { 'application/octet-stream': { schema: ref('schemas', 'Bytes') } },
+          },
+        },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/sign': {
+      post: operation({
+        operationId: 'sign',
+        tag: 'Crypto',
+        summary: 'Sign bytes to a JWS',
+        description: 'Signs with the latest material key (`kid` = its material_key_id). Scope `kms:sign`.',
+        parameters: id,
+        requestBody: ref('requestBodies', 'Bytes'),
+        success: { '200': text('JwsCompact', 'The JWS, compact serialization.') },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/verify': {
+      post: operation({
+        operationId: 'verify',
+        tag: 'Crypto',
+        summary: 'Verify a JWS',
+        description: 'A bad signature is `400` with code `signature_invalid`. Scope `kms:verify`.',
+        parameters: id,
+        requestBody: ref('requestBodies', 'Jws'),
+        success: { '200': json('VerifyResult', 'The signature is valid.') },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/generate': {
+      post: operation({
+        operationId: 'generateDataKey',
+        tag: 'Crypto',
+        summary: 'Generate a data key, returned encrypted (envelope encryption)',
+        description:
+          'Returns a JWE, made with the elastic key, whose plaintext is a fresh JWK of the requested kind. ' +
+          'Decrypt it with `decrypt` to use the data key. Scope `kms:generate`.',
+        parameters: [...id, 'DataKeyAlgorithm'],
+        success: { '200': text('JweCompact', 'The data key as a JWE, compact serialization.') },
+        errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/jwks': {
+      get: operation({
+        operationId: 'getElasticKeyJwks',
+        tag: 'Crypto',
+        summary: 'Public JWKS of an elastic key',
+        description:
+          'The public keys of its asymmetric material keys that are not revoked, to verify JWS or encrypt ' +
+          'offline. Empty for symmetric keys. Scope `kms:read`.',
+        parameters: id,
+        success: {
+          '200': {
+            description: 'The public JWKS.',
+            content: { 'application/jwk-set+json': { schema: ref('schemas', 'Jwks') } },
+          },
+        },
+        errors: [404],
+      }),
+    },
+  };
+}
+
+const DESCRIPTION = `Keeps keys so that applications never hold long-lived key material. Everything it returns is a
+standard JOSE object (JWE, JWS, JWK), so any JOSE library can check its work.
+
+The same paths are served under two prefixes (pick one in **Servers**):
+
+| prefix | for | authentication |
+|---|---|---|
+| \`/service/api/v1\` | machine clients | HTTP Basic (realm user or service client), bearer token (JWT from Identity), or API key |
+| \`/browser/api/v1\` | the browser console | session cookie and CSRF token after a realm login |
+
+Scopes: \`kms:admin\` ⊇ \`kms:write\` ⊇ \`kms:read\`, plus per operation \`kms:encrypt\`, \`kms:decrypt\`, \`kms:sign\`,
+\`kms:verify\`, \`kms:generate\`. A caller sees only its tenant's keys (another tenant's key is a \`404\`).
+
+JSON fields are snake_case; ids are UUIDv7. Every error is \`application/problem+json\` (RFC 9457) with a stable
+\`code\`. Bodies over the configured limit (default 1 MiB) are \`413\`.`;
+
+export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
+  const serverUrls = options.serverUrls ?? [...DEFAULT_SERVER_URLS];
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'cryptoutil KMS',
+      version: options.version,
+      description: DESCRIPTION,
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    servers: serverUrls.map((url) => ({
+      url,
+      description: url.includes('/browser/') ? 'Browser API (session cookie + CSRF)' : 'Service API (machine clients)',
+    })),
+    tags: [
+      { name: 'Elastic keys', description: 'Named keys with a lifecycle; each holds one or more material keys.' },
+      { name: 'Material keys', description: 'The versions of an elastic key: generate (rotate), import, revoke.' },
+      { name: 'Crypto', description: 'Encrypt, decrypt, sign, verify, data keys and public JWKS.' },
+    ],
+    security: [{ basic: [] }, { bearer: [] }, { apiKey: [] }],
+    paths: paths(),
+    components: {
+      schemas,
+      responses,
+      parameters,
+      requestBodies,
+      securitySchemes: {
+        basic: { type: 'http', scheme: 'basic', description: 'A realm user, or a service client id and secret.' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'An access token issued by Identity, with the needed `kms:*` scope.',
+        },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A KMS API key.' },
+      },
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/** The KMS configuration: one typed object, parsed once at startup (zod), defaults secure and local. */
+import { z } from 'zod';
+import { DEFAULT_BODY_LIMIT_BYTES, databaseConfigSchema } from '@cryptoutil/infra';
+
+export const kmsConfigSchema = z.strictObject({
+  server: z
+    .strictObject({
+      bind_address: z.string().default('127.0.0.1'),
+      public_port: z.number().int().min(0).max(65535).default(8081),
+      admin_port: z.number().int().min(0).max(65535).default(9081),
+      /** Hostnames and IPs of the TLS leaf (SANs). */
+      tls_names: z.array(z.string()).default(['localhost', '127.0.0.1', '::1']),
+      body_limit_bytes: z.number().int().min(1024).default(DEFAULT_BODY_LIMIT_BYTES),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      /** CA and leaves live here (generated on first start): root-ca.pem is what clients trust. */
+      dir: z.string().default('.data/tls'),
+    })
+    .prefault({}),
+  database: databaseConfigSchema.prefault({ url: 'sqlite:.data/kms.sqlite' }),
+  unseal: z
+    .strictObject({
+      mode: z.enum(['n-of-m', 'simple', 'dev']).default('n-of-m'),
+      threshold: z.number().int().min(1).default(3),
+      shares: z.number().int().min(1).default(5),
+      /** The secrets themselves, usually `file:///run/secrets/unseal_1of5` references. */
+      secrets: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  keys: z
+    .strictObject({
+      delete_grace_period_seconds: z
+        .number()
+        .int()
+        .min(0)
+        .default(7 * 24 * 3600),
+      cache_max_entries: z.number().int().min(1).default(10_000),
+      cache_ttl_seconds: z.number().int().min(1).default(300),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.string().default('info') }).prefault({}),
+});
+
+export type KmsConfig = z.output<typeof kmsConfigSchema>;

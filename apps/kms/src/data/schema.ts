@@ -1,0 +1,61 @@
+/**
+ * KMS tables, one portable SQL text per migration. Ids are UUIDv7 text (time-ordered, so `ORDER BY id`
+ * is creation order); timestamps are ISO-8601 UTC text (sortable as text on both engines); booleans are
+ * 0/1 integers so one query text serves SQLite and PostgreSQL. Key material is only ever stored as JWE.
+ */
+import type { Migration } from '@cryptoutil/infra';
+
+export const KMS_MIGRATIONS: readonly Migration[] = [
+  {
+    id: '0001_barrier',
+    sql: `
+CREATE TABLE kms_root_keys (id TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+CREATE TABLE kms_root_key_wraps (
+  root_key_id TEXT NOT NULL REFERENCES kms_root_keys (id),
+  unseal_key_id TEXT NOT NULL,
+  jwe TEXT NOT NULL,
+  PRIMARY KEY (root_key_id, unseal_key_id)
+);
+CREATE TABLE kms_intermediate_keys (
+  id TEXT PRIMARY KEY,
+  root_key_id TEXT NOT NULL REFERENCES kms_root_keys (id),
+  jwe TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE kms_content_keys (
+  id TEXT PRIMARY KEY,
+  intermediate_key_id TEXT NOT NULL REFERENCES kms_intermediate_keys (id),
+  jwe TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);`,
+  },
+  {
+    id: '0002_elastic_keys',
+    sql: `
+CREATE TABLE kms_elastic_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  versioning_allowed INTEGER NOT NULL,
+  import_allowed INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  delete_after TEXT
+);
+CREATE TABLE kms_material_keys (
+  id TEXT PRIMARY KEY,
+  elastic_key_id TEXT NOT NULL REFERENCES kms_elastic_keys (id),
+  content_key_id TEXT REFERENCES kms_content_keys (id),
+  jwe TEXT,
+  clear_public TEXT,
+  generate_date TEXT,
+  import_date TEXT,
+  expiration_date TEXT,
+  revocation_date TEXT
+);
+CREATE INDEX kms_material_keys_by_elastic_key ON kms_material_keys (elastic_key_id, id);`,
+  },
+];

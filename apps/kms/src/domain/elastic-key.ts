@@ -1,0 +1,135 @@
+/**
+ * Elastic key use cases: a named pool of versioned material keys, moved through the status machine.
+ * Material for a new key is generated (and wrapped by the barrier) before the transaction opens,
+ * so slow RSA generation never holds a database lock.
+ */
+import { isUniqueViolation, uuidv7 } from '@cryptoutil/infra';
+import { keySpecFor, parseKeyAlgorithm } from '@cryptoutil/jose-authority';
+import {
+  elasticKeysDueForDestroy,
+  findElasticKey,
+  insertElasticKey,
+  listElasticKeys as listRecords,
+  updateElasticKey as updateRecord,
+  type ElasticKeyFilter,
+  type ElasticKeyRecord,
+} from '../data/elastic-key-repository.js';
+import { destroyMaterial, insertMaterialKey } from '../data/material-key-repository.js';
+import type { Page, PageRequest } from '../data/paging.js';
+import { isPendingDelete, nextStatus, type ElasticKeyEvent } from './elastic-key-status.js';
+import { elasticKeyNotFound, nameTaken, providerUnsupported } from './errors.js';
+import type { KmsContext } from './kms-context.js';
+import { newMaterialKey } from './material-key.js';
+
+export interface CreateElasticKeyInput {
+  name: string;
+  description: string;
+  algorithm: string;
+  provider: string;
+  versioningAllowed: boolean;
+  importAllowed: boolean;
+}
+
+async function withUniqueName<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw nameTaken();
+    throw error;
+  }
+}
+
+export async function createElasticKey(ctx: KmsContext, input: CreateElasticKeyInput): Promise<ElasticKeyRecord> {
+  const algorithm = parseKeyAlgorithm(input.algorithm);
+  if (input.provider !== 'Internal') throw providerUnsupported();
+  const id = uuidv7();
+  const now = ctx.now().toISOString();
+  const material = input.importAllowed ? undefined : await newMaterialKey(ctx, id, keySpecFor(algorithm), algorithm);
+  const status = nextStatus('creating', input.importAllowed ? 'await_import' : 'material_generated');
+  await withUniqueName(() =>
+    ctx.db.transaction(async (tx) => {
+      await insertElasticKey(tx, {
+        id,
+        ...input,
+        algorithm: algorithm.name,
+        status,
+        createdAt: now,
+        updatedAt: now,
+        deleteAfter: null,
+      });
+      if (material) await insertMaterialKey(tx, material);
+    }),
+  );
+  return getElasticKey(ctx, id);
+}
+
+export async function getElasticKey(ctx: KmsContext, id: string): Promise<ElasticKeyRecord> {
+  const key = await findElasticKey(ctx.db, id);
+  if (!key) throw elasticKeyNotFound();
+  return key;
+}
+
+export async function updateElasticKey(
+  ctx: KmsContext,
+  id: string,
+  changes: { name: string; description: string },
+): Promise<ElasticKeyRecord> {
+  await getElasticKey(ctx, id);
+  await withUniqueName(() => updateRecord(ctx.db, id, { ...changes, updatedAt: ctx.now().toISOString() }));
+  return getElasticKey(ctx, id);
+}
+
+export function listElasticKeys(
+  ctx: KmsContext,
+  filter: ElasticKeyFilter,
+  page: PageRequest,
+): Promise<Page<ElasticKeyRecord>> {
+  return listRecords(ctx.db, filter, page);
+}
+
+/** Applies a status event inside a transaction, so two concurrent changes cannot both pass the check. */
+async function transition(ctx: KmsContext, id: string, event: ElasticKeyEvent): Promise<ElasticKeyRecord> {
+  await ctx.db.transaction(async (tx) => {
+    const key = await findElasticKey(tx, id);
+    if (!key) throw elasticKeyNotFound();
+    const status = nextStatus(key.status, event);
+    const now = ctx.now();
+    const deleteAfter =
+      event === 'delete'
+        ? new Date(now.getTime() + ctx.deleteGracePeriodMs).toISOString()
+        : event === 'undelete'
+          ? null
+          : undefined;
+    await updateRecord(tx, id, {
+      status,
+      updatedAt: now.toISOString(),
+      ...(deleteAfter === undefined ? {} : { deleteAfter }),
+    });
+  });
+  return getElasticKey(ctx, id);
+}
+
+export const disableElasticKey = (ctx: KmsContext, id: string) => transition(ctx, id, 'disable');
+export const enableElasticKey = (ctx: KmsContext, id: string) => transition(ctx, id, 'enable');
+export const deleteElasticKey = (ctx: KmsContext, id: string) => transition(ctx, id, 'delete');
+export const undeleteElasticKey = (ctx: KmsContext, id: string) => transition(ctx, id, 'undelete');
+
+/** Destroys the material of keys whose grace period is over (run periodically); returns their ids. */
+export async function destroyExpiredElasticKeys(ctx: KmsContext): Promise<string[]> {
+  const due = await elasticKeysDueForDestroy(ctx.db, ctx.now().toISOString());
+  const destroyed: string[] = [];
+  for (const key of due) {
+    await ctx.db.transaction(async (tx) => {
+      const current = await findElasticKey(tx, key.id);
+      if (!current || !isPendingDelete(current.status)) return;
+      await updateRecord(tx, key.id, {
+        status: nextStatus(current.status, 'start_destroy'),
+        updatedAt: ctx.now().toISOString(),
+      });
+      await destroyMaterial(tx, key.id);
+      await updateRecord(tx, key.id, { status: 'finished_delete', updatedAt: ctx.now().toISOString() });
+    });
+    destroyed.push(key.id);
+  }
+  return destroyed;
+}

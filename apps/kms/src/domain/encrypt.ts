@@ -1,0 +1,22 @@
+/** Encrypt: active encryption key → latest usable material key → JWE compact (`kid` = material key id). */
+import { encryptJwe } from '@cryptoutil/jose-authority';
+import { encryptionKey } from './crypto-key.js';
+import type { KmsContext } from './kms-context.js';
+import { usableMaterial } from './material-key.js';
+
+export async function encrypt(
+  ctx: KmsContext,
+  elasticKeyId: string,
+  plaintext: Uint8Array,
+  options: { context?: string; cty?: string } = {},
+): Promise<string> {
+  const { key, algorithm } = await encryptionKey(ctx, elasticKeyId);
+  const material = await usableMaterial(ctx, key);
+  return encryptJwe(plaintext, material.jwk, {
+    alg: algorithm.alg,
+    enc: algorithm.enc,
+    kid: material.record.id,
+    ...(options.context === undefined ? {} : { context: options.context }),
+    ...(options.cty === undefined ? {} : { cty: options.cty }),
+  });
+}

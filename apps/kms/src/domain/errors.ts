@@ -1,0 +1,36 @@
+/** KMS domain errors with the stable codes of kms.md. */
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '@cryptoutil/infra';
+
+export const elasticKeyNotFound = (): NotFoundError =>
+  new NotFoundError('elastic_key_not_found', { detail: 'No elastic key with this id.' });
+
+export const materialKeyNotFound = (): NotFoundError =>
+  new NotFoundError('material_key_not_found', { detail: 'No material key with this id in this elastic key.' });
+
+export const nameTaken = (): ConflictError =>
+  new ConflictError('elastic_key_name_taken', { detail: 'An elastic key with this name already exists.' });
+
+export const versioningNotAllowed = (): ConflictError =>
+  new ConflictError('versioning_not_allowed', {
+    detail: 'This elastic key has versioning_allowed=false and already has a material key.',
+  });
+
+export const importNotAllowed = (): ForbiddenError =>
+  new ForbiddenError('import_not_allowed', { detail: 'This elastic key was created with import_allowed=false.' });
+
+export const materialKeyRevoked = (): ConflictError =>
+  new ConflictError('material_key_revoked', { detail: 'The material key is revoked and refuses every operation.' });
+
+export const noUsableMaterialKey = (): ConflictError =>
+  new ConflictError('no_usable_material_key', { detail: 'The elastic key has no material key that is not revoked.' });
+
+export const keyUsageMismatch = (needed: 'enc' | 'sig'): ValidationError =>
+  new ValidationError(
+    needed === 'enc'
+      ? 'This operation needs an encryption (JWE) elastic key; this one signs.'
+      : 'This operation needs a signing (JWS) elastic key; this one encrypts.',
+    { code: 'key_usage_mismatch' },
+  );
+
+export const providerUnsupported = (): ValidationError =>
+  new ValidationError('Only the "Internal" provider is supported.', { code: 'provider_unsupported' });

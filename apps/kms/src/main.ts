@@ -1,0 +1,58 @@
+/**
+ * Composition root: flags and config → logger → telemetry → KMS (database, barrier, listeners) →
+ * signal handling. A startup failure (bad config, wrong unseal secrets) exits 1 with one clear line.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  ConfigError,
+  createLogger,
+  createShutdown,
+  loadStartupConfig,
+  startTelemetry,
+  telemetryOptionsFromEnv,
+} from '@cryptoutil/infra';
+import { openApiDocument } from './api/openapi.js';
+import { swaggerRouter } from './api/swagger.js';
+import { UnsealError } from './barrier/unseal.js';
+import { kmsConfigSchema } from './config.js';
+import { startKms } from './server.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+async function main(): Promise<void> {
+  const { cli, config } = loadStartupConfig(kmsConfigSchema, { app: 'kms', args: process.argv.slice(2) });
+  const logger = createLogger({ service: 'kms', level: config.log.level });
+  const telemetry = startTelemetry({
+    serviceName: 'kms',
+    serviceVersion: version,
+    ...telemetryOptionsFromEnv(process.env),
+  });
+  const shutdown = createShutdown({ logger });
+  const kms = await startKms({
+    config,
+    logger,
+    version,
+    dev: cli.dev,
+    insecureHttp: cli.devInsecureHttp,
+    extraRouters: [swaggerRouter(openApiDocument({ version }))],
+    onShutdownRequest: () => void shutdown.shutdown('admin request'),
+  });
+  shutdown.addHook('kms', () => kms.close());
+  shutdown.addHook('telemetry', () => telemetry.shutdown());
+  logger.info('kms started', {
+    public_url: kms.publicUrl,
+    admin_url: kms.adminUrl,
+    tls_root_ca: `${config.tls.dir}/root-ca.pem`,
+  });
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof UnsealError) {
+    process.stderr.write(`kms: cannot start: ${error.message}\n`);
+  } else {
+    process.stderr.write(`kms: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
+});

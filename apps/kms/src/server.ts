@@ -1,0 +1,166 @@
+/**
+ * Starts a KMS: database (migrated) → barrier (unsealed, or created on first start) → the public and
+ * admin listeners on TLS 1.3 with a leaf from the project CA. Returns a handle that stops it cleanly;
+ * `main.ts` wires it to signals, tests start several in one process.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { ConfigError, migrate, openDatabase, type Database, type Logger } from '@cryptoutil/infra';
+import { loadOrCreateCa, loadOrIssueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+import { createAdminApp } from './api/admin.js';
+import { createPublicApp } from './api/app.js';
+import { Barrier } from './barrier/barrier.js';
+import { UnsealError, deriveUnsealKeys } from './barrier/unseal.js';
+import type { KmsConfig } from './config.js';
+import { KMS_MIGRATIONS } from './data/schema.js';
+import { destroyExpiredElasticKeys } from './domain/elastic-key.js';
+import type { KmsContext } from './domain/kms-context.js';
+import type { Router } from 'express';
+
+export interface StartOptions {
+  config: KmsConfig;
+  logger: Logger;
+  version: string;
+  /** `--dev`: admin listener without client certificates. */
+  dev?: boolean;
+  /** `--dev-insecure-http`: plain HTTP (only with `--dev`). */
+  insecureHttp?: boolean;
+  /** Extra routes on the public listener (OpenAPI, Swagger UI). */
+  extraRouters?: Router[];
+  /** Called when `POST /admin/v1/shutdown` is answered. */
+  onShutdownRequest?: () => void;
+}
+
+export interface RunningKms {
+  context: KmsContext;
+  publicUrl: string;
+  adminUrl: string;
+  /** PEM of the root CA that both listeners chain to. */
+  rootCaPem: string;
+  publicServer: http.Server | https.Server;
+  adminServer: http.Server | https.Server;
+  /** Stops listening, seals the barrier, closes the database. */
+  close(): Promise<void>;
+}
+
+const DESTROY_SWEEP_MS = 60_000;
+
+function unsealKeys(config: KmsConfig) {
+  const policy = { mode: config.unseal.mode, threshold: config.unseal.threshold, shares: config.unseal.shares };
+  const secrets = config.unseal.secrets.map((secret) => Buffer.from(secret, 'utf8'));
+  const allSharesGiven = policy.mode !== 'n-of-m' || secrets.length === policy.shares;
+  return { keys: deriveUnsealKeys(policy, secrets), allSharesGiven };
+}
+
+async function listen(server: http.Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+async function openUnsealed(config: KmsConfig, logger: Logger): Promise<{ db: Database; barrier: Barrier }> {
+  if (config.unseal.mode === 'dev') {
+    logger.warn('UNSEAL MODE dev: the root key is protected by a PUBLIC fixed secret; never use this for real data');
+  }
+  const { keys, allSharesGiven } = unsealKeys(config);
+  const db = await openDatabase(config.database);
+  try {
+    await migrate(db, KMS_MIGRATIONS);
+    const barrier = await Barrier.unseal(db, keys, {
+      allSharesGiven,
+      cacheMaxEntries: config.keys.cache_max_entries,
+      cacheTtlMs: config.keys.cache_ttl_seconds * 1000,
+    });
+    return { db, barrier };
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export async function startKms(options: StartOptions): Promise<RunningKms> {
+  const { config, logger } = options;
+  if (!LOOPBACK.has(config.server.bind_address)) {
+    // The service API has no caller authentication yet (realms, API keys and bearer tokens come next):
+    // until it does, it must not be reachable from another host.
+    throw new ConfigError(
+      'server.bind_address: the KMS API has no authentication yet; bind to 127.0.0.1 or ::1',
+      'server.bind_address',
+    );
+  }
+  const { db, barrier } = await openUnsealed(config, logger);
+  const context: KmsContext = {
+    db,
+    barrier,
+    now: () => new Date(),
+    deleteGracePeriodMs: config.keys.delete_grace_period_seconds * 1000,
+  };
+  const publicApp = createPublicApp(context, {
+    logger,
+    bodyLimitBytes: config.server.body_limit_bytes,
+    ...(options.extraRouters ? { extraRouters: options.extraRouters } : {}),
+  });
+  const adminApp = createAdminApp(context, {
+    version: options.version,
+    logger,
+    ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
+  });
+
+  const ca = await loadOrCreateCa(config.tls.dir);
+  let publicServer: http.Server;
+  let adminServer: http.Server;
+  if (options.insecureHttp) {
+    logger.warn('--dev-insecure-http: listeners speak plain HTTP; never expose them');
+    publicServer = http.createServer(publicApp);
+    adminServer = http.createServer(adminApp);
+  } else {
+    const leaf = await loadOrIssueLeaf(config.tls.dir, 'kms', ca, {
+      commonName: 'kms.cryptoutil.demo.local',
+      usage: 'both',
+      subjectAltNames: config.server.tls_names,
+    });
+    const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
+    publicServer = https.createServer(serverTlsOptions(tls), publicApp);
+    adminServer = https.createServer(serverTlsOptions({ ...tls, requireClientCert: options.dev !== true }), adminApp);
+  }
+  const host = config.server.bind_address;
+  const scheme = options.insecureHttp ? 'http' : 'https';
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const publicPort = await listen(publicServer, host, config.server.public_port);
+  const adminPort = await listen(adminServer, host, config.server.admin_port);
+
+  const sweep = setInterval(() => {
+    destroyExpiredElasticKeys(context).then(
+      (ids) => ids.length > 0 && logger.info('destroyed material of deleted elastic keys', { elastic_key_ids: ids }),
+      (error: unknown) => logger.error('destroying expired elastic keys failed', { error }),
+    );
+  }, DESTROY_SWEEP_MS);
+  sweep.unref();
+
+  const closeServer = (server: http.Server) =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return {
+    context,
+    publicUrl: `${scheme}://${urlHost}:${publicPort}`,
+    adminUrl: `${scheme}://${urlHost}:${adminPort}`,
+    rootCaPem: ca.rootPem,
+    publicServer,
+    adminServer,
+    async close() {
+      clearInterval(sweep);
+      await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
+      barrier.seal();
+      await db.close();
+    },
+  };
+}
+
+export { UnsealError };

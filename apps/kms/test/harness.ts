@@ -1,0 +1,51 @@
+/**
+ * Component-test harness: a KMS app over HTTPS (TLS 1.3, leaf from a fresh CA) on a real, migrated
+ * database, driven with supertest that trusts only that CA.
+ */
+import https from 'node:https';
+import request from 'supertest';
+import type { Database } from '@cryptoutil/infra';
+import { createCaHierarchy, issueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+import { createAdminApp } from '../src/api/admin.js';
+import { createPublicApp } from '../src/api/app.js';
+import { Barrier } from '../src/barrier/barrier.js';
+import { deriveUnsealKeys } from '../src/barrier/unseal.js';
+import { DEFAULT_DELETE_GRACE_PERIOD_MS, type KmsContext } from '../src/domain/kms-context.js';
+
+export const SECRETS = [1, 2, 3, 4, 5].map((n) => Buffer.from(`component-test-unseal-secret-number-${n}-of-five`));
+export const POLICY = { mode: 'n-of-m', threshold: 3, shares: 5 } as const;
+
+let tls: Promise<{ rootPem: string; chain: string; key: string }> | undefined;
+function testTls() {
+  tls ??= (async () => {
+    const ca = await createCaHierarchy();
+    const leaf = await issueLeaf(ca, { commonName: 'localhost', usage: 'server' });
+    return { rootPem: ca.root.toString('pem'), chain: leaf.chainPem, key: leaf.keyPem };
+  })();
+  return tls;
+}
+
+export interface TestKms {
+  ctx: KmsContext;
+  clock: { now: Date };
+  api: (method: 'get' | 'post' | 'put' | 'delete', path: string) => request.Test;
+  admin: (method: 'get' | 'post', path: string) => request.Test;
+}
+
+export async function startTestKms(db: Database, options: { bodyLimitBytes?: number } = {}): Promise<TestKms> {
+  const barrier = await Barrier.unseal(db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
+  const clock = { now: new Date() };
+  const ctx: KmsContext = { db, barrier, now: () => clock.now, deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS };
+  const { rootPem, chain, key } = await testTls();
+  const server = https.createServer(serverTlsOptions({ chain, key, rootCa: rootPem }), createPublicApp(ctx, options));
+  const adminServer = https.createServer(
+    serverTlsOptions({ chain, key, rootCa: rootPem }),
+    createAdminApp(ctx, { version: 'test' }),
+  );
+  return {
+    ctx,
+    clock,
+    api: (method, path) => request(server)[method](`/service/api/v1${path}`).ca(rootPem),
+    admin: (method, path) => request(adminServer)[method](path).ca(rootPem),
+  };
+}

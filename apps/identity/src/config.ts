@@ -1,0 +1,54 @@
+/** Identity configuration: one typed object parsed once at startup; defaults local and secure. */
+import { z } from 'zod';
+import { databaseConfigSchema } from '@cryptoutil/infra';
+import { KMS_SCOPES } from './domain/scopes.js';
+
+const secret = z.string().min(32, 'needs at least 32 characters (use a file:// secret reference)');
+
+export const identityConfigSchema = z.strictObject({
+  server: z
+    .strictObject({
+      bind_address: z.string().default('127.0.0.1'),
+      public_port: z.number().int().min(0).max(65535).default(8082),
+      admin_port: z.number().int().min(0).max(65535).default(9082),
+      /** The issuer URL; default `https://<bind_address>:<public_port>`. */
+      issuer: z.url().optional(),
+      tls_names: z.array(z.string()).default(['localhost', '127.0.0.1', '::1']),
+    })
+    .prefault({}),
+  tls: z.strictObject({ dir: z.string().default('.data/tls') }).prefault({}),
+  database: databaseConfigSchema.prefault({ url: 'sqlite:.data/identity.sqlite' }),
+  secrets: z.strictObject({
+    /** Signs session and interaction cookies; the first signs, all verify (rotation). */
+    cookie_keys: z.array(secret).min(1),
+    /** Encrypts the token signing keys at rest. */
+    signing_key_encryption: secret,
+  }),
+  /** Resource servers tokens can be issued for (RFC 8707); access tokens for them are JWTs. */
+  resources: z
+    .array(z.strictObject({ uri: z.url(), scopes: z.array(z.string()).min(1) }))
+    .default([{ uri: 'https://127.0.0.1:8081', scopes: [...KMS_SCOPES] }]),
+  tokens: z
+    .strictObject({
+      access_token_ttl_seconds: z.number().int().min(60).default(900),
+      id_token_ttl_seconds: z.number().int().min(60).default(3600),
+      refresh_token_ttl_seconds: z.number().int().min(60).default(86_400),
+      authorization_code_ttl_seconds: z.number().int().min(10).max(600).default(60),
+      session_ttl_seconds: z
+        .number()
+        .int()
+        .min(60)
+        .default(8 * 3600),
+      signing_key_rotation_days: z.number().int().min(1).default(30),
+    })
+    .prefault({}),
+  login: z
+    .strictObject({
+      max_failures: z.number().int().min(1).default(5),
+      lockout_seconds: z.number().int().min(1).default(900),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.string().default('info') }).prefault({}),
+});
+
+export type IdentityConfig = z.output<typeof identityConfigSchema>;

@@ -1,0 +1,53 @@
+/**
+ * Identity's own tables (oidc-provider's models live in `oidc-schema.ts`). Portable SQL: text ids and
+ * ISO timestamps, JSON as text, 0/1 booleans. Secrets are only hashes; signing keys only JWEs.
+ */
+import type { Migration } from '@cryptoutil/infra';
+
+export const IDENTITY_MIGRATIONS: readonly Migration[] = [
+  {
+    id: '0001_users_clients',
+    sql: `
+CREATE TABLE identity_users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  email TEXT,
+  name TEXT,
+  roles TEXT NOT NULL,
+  tenant_id TEXT,
+  enabled INTEGER NOT NULL,
+  demo INTEGER NOT NULL,
+  failed_logins INTEGER NOT NULL,
+  locked_until TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE identity_clients (
+  client_id TEXT PRIMARY KEY,
+  metadata TEXT NOT NULL,
+  secret_hash TEXT,
+  trusted INTEGER NOT NULL,
+  tenant_id TEXT,
+  demo INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);`,
+  },
+  {
+    id: '0002_signing_keys_revocations',
+    sql: `
+CREATE TABLE identity_signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  jwe TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  retire_after TEXT
+);
+CREATE TABLE identity_revoked_tokens (
+  jti TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX identity_revoked_tokens_by_expiry ON identity_revoked_tokens (expires_at);`,
+  },
+];

@@ -1,0 +1,39 @@
+/** Token signing keys, each a JWE under the at-rest key from a secret file. Newest first. */
+import { sql } from 'drizzle-orm';
+import type { Queryable } from '@cryptoutil/infra';
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  jwe: string;
+  createdAt: string;
+  retireAfter: string | null;
+}
+
+type Row = { kid: string; alg: string; jwe: string; created_at: string; retire_after: string | null };
+
+export async function insertSigningKey(db: Queryable, key: SigningKeyRecord): Promise<void> {
+  await db.run(sql`INSERT INTO identity_signing_keys (kid, alg, jwe, created_at, retire_after)
+    VALUES (${key.kid}, ${key.alg}, ${key.jwe}, ${key.createdAt}, ${key.retireAfter})`);
+}
+
+/** Keys still published: not retired, or retired but possibly still verifying tokens. */
+export async function liveSigningKeys(db: Queryable, now: string): Promise<SigningKeyRecord[]> {
+  const rows = await db.all<Row>(
+    sql`SELECT * FROM identity_signing_keys WHERE retire_after IS NULL OR retire_after > ${now} ORDER BY kid DESC`,
+  );
+  return rows.map((row) => ({
+    kid: row.kid,
+    alg: row.alg,
+    jwe: row.jwe,
+    createdAt: row.created_at,
+    retireAfter: row.retire_after,
+  }));
+}
+
+/** Marks the current keys of `alg` to leave the JWKS at `retireAfter` (after their last token expires). */
+export async function retireSigningKeys(db: Queryable, alg: string, retireAfter: string): Promise<void> {
+  await db.run(
+    sql`UPDATE identity_signing_keys SET retire_after = ${retireAfter} WHERE alg = ${alg} AND retire_after IS NULL`,
+  );
+}

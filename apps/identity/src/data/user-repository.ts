@@ -1,0 +1,87 @@
+/** End users who log in at Identity. Passwords are PBKDF2 hashes. */
+import { sql } from 'drizzle-orm';
+import type { Queryable } from '@cryptoutil/infra';
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  passwordHash: string;
+  email: string | null;
+  name: string | null;
+  roles: string[];
+  tenantId: string | null;
+  enabled: boolean;
+  demo: boolean;
+  failedLogins: number;
+  lockedUntil: string | null;
+}
+
+type Row = {
+  id: string;
+  username: string;
+  password_hash: string;
+  email: string | null;
+  name: string | null;
+  roles: string;
+  tenant_id: string | null;
+  enabled: number;
+  demo: number;
+  failed_logins: number;
+  locked_until: string | null;
+};
+
+function toRecord(row: Row): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    email: row.email,
+    name: row.name,
+    roles: JSON.parse(row.roles) as string[],
+    tenantId: row.tenant_id,
+    enabled: Number(row.enabled) === 1,
+    demo: Number(row.demo) === 1,
+    failedLogins: Number(row.failed_logins),
+    lockedUntil: row.locked_until,
+  };
+}
+
+export async function insertUser(
+  db: Queryable,
+  user: Omit<UserRecord, 'failedLogins' | 'lockedUntil'>,
+  now: string,
+): Promise<void> {
+  await db.run(sql`INSERT INTO identity_users
+    (id, username, password_hash, email, name, roles, tenant_id, enabled, demo, failed_logins, locked_until, created_at, updated_at)
+    VALUES (${user.id}, ${user.username}, ${user.passwordHash}, ${user.email}, ${user.name}, ${JSON.stringify(user.roles)},
+      ${user.tenantId}, ${user.enabled ? 1 : 0}, ${user.demo ? 1 : 0}, 0, ${null}, ${now}, ${now})`);
+}
+
+export async function findUserById(db: Queryable, id: string): Promise<UserRecord | undefined> {
+  const [row] = await db.all<Row>(sql`SELECT * FROM identity_users WHERE id = ${id}`);
+  return row ? toRecord(row) : undefined;
+}
+
+export async function findUserByUsername(db: Queryable, username: string): Promise<UserRecord | undefined> {
+  const [row] = await db.all<Row>(sql`SELECT * FROM identity_users WHERE username = ${username}`);
+  return row ? toRecord(row) : undefined;
+}
+
+export async function recordLoginFailure(
+  db: Queryable,
+  id: string,
+  failedLogins: number,
+  lockedUntil: string | null,
+): Promise<void> {
+  await db.run(
+    sql`UPDATE identity_users SET failed_logins = ${failedLogins}, locked_until = ${lockedUntil} WHERE id = ${id}`,
+  );
+}
+
+export async function recordLoginSuccess(db: Queryable, id: string): Promise<void> {
+  await db.run(sql`UPDATE identity_users SET failed_logins = 0, locked_until = ${null} WHERE id = ${id}`);
+}
+
+export async function deleteDemoUsers(db: Queryable): Promise<number> {
+  return db.run(sql`DELETE FROM identity_users WHERE demo = 1`);
+}

@@ -1,0 +1,53 @@
+/**
+ * Password login with throttling and lockout (identity.md "Passwords"). Every failure looks the same
+ * to the caller, whether the user exists, is disabled, is locked or typed a wrong password, and an
+ * unknown user costs the same PBKDF2 work as a known one.
+ */
+import { hashPassword, verifyPassword, type Database } from '@cryptoutil/infra';
+import {
+  findUserByUsername,
+  recordLoginFailure,
+  recordLoginSuccess,
+  type UserRecord,
+} from '../data/user-repository.js';
+
+export interface LoginPolicy {
+  maxFailures: number;
+  lockoutMs: number;
+  now?: () => Date;
+}
+
+export type LoginResult = { ok: true; user: UserRecord } | { ok: false };
+
+let decoy: Promise<string> | undefined;
+const FAILURE_DELAY_MS = 200;
+
+export async function login(
+  db: Database,
+  username: string,
+  password: string,
+  policy: LoginPolicy,
+): Promise<LoginResult> {
+  const now = policy.now?.() ?? new Date();
+  const user = await findUserByUsername(db, username);
+  if (!user) {
+    decoy ??= hashPassword('decoy-password-for-unknown-users');
+    await verifyPassword(await decoy, password);
+    return { ok: false };
+  }
+  const locked = user.lockedUntil !== null && new Date(user.lockedUntil) > now;
+  const matches = await verifyPassword(user.passwordHash, password);
+  if (matches && !locked && user.enabled) {
+    if (user.failedLogins > 0) await recordLoginSuccess(db, user.id);
+    return { ok: true, user };
+  }
+  if (!matches) {
+    const failures = user.failedLogins + 1;
+    // Each consecutive failure answers a little later, then the account locks for a while.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(failures * FAILURE_DELAY_MS, 2000)));
+    const lockedUntil =
+      failures >= policy.maxFailures ? new Date(now.getTime() + policy.lockoutMs).toISOString() : user.lockedUntil;
+    await recordLoginFailure(db, user.id, failures >= policy.maxFailures ? 0 : failures, lockedUntil);
+  }
+  return { ok: false };
+}

@@ -1,0 +1,18 @@
+/** Scopes Identity knows: OIDC's, and the KMS's (integration.md "Hybrid scope enforcement"). */
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'] as const;
+
+export const KMS_SCOPES = [
+  'kms:admin',
+  'kms:read',
+  'kms:write',
+  'kms:encrypt',
+  'kms:decrypt',
+  'kms:sign',
+  'kms:verify',
+  'kms:generate',
+] as const;
+
+/** One parser for scope strings: space- or comma-separated, duplicates dropped, order kept. */
+export function parseScopes(value: string | undefined): string[] {
+  return [...new Set((value ?? '').split(/[\s,]+/).filter(Boolean))];
+}

@@ -1,0 +1,141 @@
+/**
+ * The interaction pages oidc-provider sends browsers to: login, consent (skipped for trusted
+ * first-party clients), abort. Each POST checks the CSRF token; the steps follow oidc-provider's
+ * `interactionDetails` → `interactionFinished` protocol.
+ */
+import express, { Router, type Request, type Response } from 'express';
+import type Provider from 'oidc-provider';
+import { ValidationError, type Database } from '@cryptoutil/infra';
+import { findClient } from '../data/client-repository.js';
+import { login, type LoginPolicy } from '../domain/login.js';
+import { assertCsrf, csrfToken } from './csrf.js';
+import { renderConsentPage, renderLoginPage } from './views.js';
+
+const FAILED_LOGIN = 'Invalid username or password.';
+
+function noStore(_req: Request, res: Response, next: () => void): void {
+  res.set('Cache-Control', 'no-store');
+  next();
+}
+
+function field(req: Request, name: string): string {
+  const value = (req.body as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'string' || value.length === 0 || value.length > 1024) {
+    throw new ValidationError(`${name} is required.`, { code: 'invalid_form' });
+  }
+  return value;
+}
+
+/** Scopes and resource scopes the consent would grant, for display and for the grant. */
+interface MissingConsent {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+async function grantConsent(
+  provider: Provider,
+  details: Awaited<ReturnType<Provider['interactionDetails']>>,
+): Promise<string> {
+  const missing = details.prompt.details as MissingConsent;
+  const accountId = details.session?.accountId;
+  const clientId = details.params.client_id;
+  if (typeof accountId !== 'string' || typeof clientId !== 'string')
+    throw new ValidationError('No session for this consent.');
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId, clientId });
+  if (!grant) throw new ValidationError('The grant no longer exists.');
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+    grant.addResourceScope(indicator, scopes.join(' '));
+  }
+  return grant.save();
+}
+
+export function interactionRouter(options: { provider: () => Provider; db: Database; policy: LoginPolicy }): Router {
+  const router = Router();
+  const form = express.urlencoded({ extended: false, limit: '16kb' });
+
+  router.get('/interaction/:uid', noStore, async (req, res) => {
+    const provider = options.provider();
+    const details = await provider.interactionDetails(req, res);
+    const clientId = String(details.params.client_id);
+    const client = await findClient(options.db, clientId);
+    const clientName = String(client?.metadata.client_name ?? clientId);
+    const csrf = csrfToken(req, res);
+    if (details.prompt.name === 'login') {
+      res.type('html').send(renderLoginPage({ uid: details.uid, clientName, csrf }));
+      return;
+    }
+    if (client?.trusted) {
+      // First-party clients marked trusted skip the consent page.
+      const grantId = await grantConsent(provider, details);
+      await provider.interactionFinished(
+        req,
+        res,
+        { consent: details.grantId ? {} : { grantId } },
+        { mergeWithLastSubmission: true },
+      );
+      return;
+    }
+    const missing = details.prompt.details as MissingConsent;
+    const scopes = [...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()];
+    res.type('html').send(renderConsentPage({ uid: details.uid, clientName, csrf, scopes }));
+  });
+
+  router.post('/interaction/:uid/login', noStore, form, async (req, res) => {
+    assertCsrf(req);
+    const provider = options.provider();
+    const details = await provider.interactionDetails(req, res);
+    if (details.prompt.name !== 'login')
+      throw new ValidationError('This step is not a login.', { code: 'invalid_interaction' });
+    const username = field(req, 'username');
+    const result = await login(options.db, username, field(req, 'password'), options.policy);
+    if (!result.ok) {
+      const client = await findClient(options.db, String(details.params.client_id));
+      res
+        .status(401)
+        .type('html')
+        .send(
+          renderLoginPage({
+            uid: details.uid,
+            clientName: String(client?.metadata.client_name ?? details.params.client_id),
+            csrf: csrfToken(req, res),
+            error: FAILED_LOGIN,
+            username,
+          }),
+        );
+      return;
+    }
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: result.user.id } },
+      { mergeWithLastSubmission: false },
+    );
+  });
+
+  router.post('/interaction/:uid/confirm', noStore, form, async (req, res) => {
+    assertCsrf(req);
+    const provider = options.provider();
+    const details = await provider.interactionDetails(req, res);
+    if (details.prompt.name !== 'consent')
+      throw new ValidationError('This step is not a consent.', { code: 'invalid_interaction' });
+    const grantId = await grantConsent(provider, details);
+    await provider.interactionFinished(
+      req,
+      res,
+      { consent: details.grantId ? {} : { grantId } },
+      { mergeWithLastSubmission: true },
+    );
+  });
+
+  router.get('/interaction/:uid/abort', noStore, async (req, res) => {
+    const result = { error: 'access_denied', error_description: 'The user cancelled.' };
+    await options.provider().interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+  });
+
+  return router;
+}

@@ -1,0 +1,89 @@
+/**
+ * Server-rendered pages: plain HTML, every value escaped, no scripts (the CSP forbids them), labels
+ * on every field. Kept deliberately small so a reader sees the whole UI in one file.
+ */
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => ENTITIES[char] ?? char);
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} · cryptoutil Identity</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}
+label{display:block;margin-top:1rem;font-weight:600}
+input{display:block;width:100%;padding:.5rem;margin-top:.25rem;box-sizing:border-box}
+button{margin-top:1.5rem;padding:.6rem 1.2rem}
+.error{color:#a00000;border-left:4px solid #a00000;padding-left:.75rem}
+</style>
+</head>
+<body>
+<main>
+<h1>${escapeHtml(title)}</h1>
+${body}
+</main>
+</body>
+</html>`;
+}
+
+export interface LoginView {
+  uid: string;
+  clientName: string;
+  csrf: string;
+  error?: string;
+  username?: string;
+}
+
+export function renderLoginPage(view: LoginView): string {
+  return page(
+    'Sign in',
+    `<p>to continue to <strong>${escapeHtml(view.clientName)}</strong></p>
+${view.error ? `<p class="error" role="alert">${escapeHtml(view.error)}</p>` : ''}
+<form method="post" action="/interaction/${escapeHtml(view.uid)}/login" autocomplete="on">
+<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
+<label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" required value="${escapeHtml(view.username ?? '')}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+<p><a href="/interaction/${escapeHtml(view.uid)}/abort">Cancel</a></p>`,
+  );
+}
+
+export interface ConsentView {
+  uid: string;
+  clientName: string;
+  csrf: string;
+  scopes: string[];
+}
+
+export function renderConsentPage(view: ConsentView): string {
+  const items = view.scopes.map((scope) => `<li><code>${escapeHtml(scope)}</code></li>`).join('\n');
+  return page(
+    'Allow access?',
+    `<p><strong>${escapeHtml(view.clientName)}</strong> asks for:</p>
+<ul>
+${items}
+</ul>
+<form method="post" action="/interaction/${escapeHtml(view.uid)}/confirm">
+<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
+<button type="submit">Allow</button>
+</form>
+<p><a href="/interaction/${escapeHtml(view.uid)}/abort">Deny</a></p>`,
+  );
+}
+
+export function renderErrorPage(error: string, description?: string): string {
+  return page(
+    'Something went wrong',
+    `<p class="error" role="alert"><strong>${escapeHtml(error)}</strong>${description ? `: ${escapeHtml(description)}` : ''}</p>
+<p>Return to the application and try again.</p>`,
+  );
+}

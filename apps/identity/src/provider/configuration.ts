@@ -1,0 +1,157 @@
+/**
+ * The oidc-provider instance (identity.md "Protocol"): persistent adapter, our accounts and hashed
+ * client secrets, PKCE S256 required, refresh-token rotation with reuse detection, JWT access tokens
+ * (RFC 9068) for the configured resource servers, with `tenant_id`, `roles` and the grant id.
+ */
+import Provider, {
+  errors,
+  type Adapter,
+  type AdapterFactory,
+  type Configuration,
+  type KoaContextWithOIDC,
+} from 'oidc-provider';
+import type { Database } from '@cryptoutil/infra';
+import type { JWK } from '@cryptoutil/jose-authority';
+import type { IdentityConfig } from '../config.js';
+import { findClient } from '../data/client-repository.js';
+import { findUserById } from '../data/user-repository.js';
+import { OIDC_SCOPES, parseScopes } from '../domain/scopes.js';
+import { findAccount } from './account.js';
+import { verifyHashedClientSecrets } from './client-secrets.js';
+import { renderErrorPage } from '../interactions/views.js';
+
+export interface ProviderOptions {
+  config: IdentityConfig;
+  issuer: string;
+  db: Database;
+  adapter: AdapterFactory;
+  signingKeys: JWK[];
+}
+
+/** Clients come from our table: their metadata, with the secret hash as `client_secret`. */
+function clientAdapter(db: Database): Adapter {
+  const readOnly = async () => undefined;
+  return {
+    async find(id: string) {
+      const client = await findClient(db, id);
+      if (!client) return undefined;
+      const grantTypes = client.metadata.grant_types;
+      const machineOnly = Array.isArray(grantTypes) && !grantTypes.includes('authorization_code');
+      return {
+        // A client that only uses client_credentials has no redirects and no response types.
+        ...(machineOnly ? { redirect_uris: [], response_types: [] } : {}),
+        ...client.metadata,
+        client_id: client.clientId,
+        ...(client.secretHash ? { client_secret: client.secretHash } : {}),
+      };
+    },
+    upsert: readOnly,
+    findByUid: readOnly,
+    findByUserCode: readOnly,
+    destroy: readOnly,
+    consume: readOnly,
+    revokeByGrantId: readOnly,
+  };
+}
+
+async function tokenClaims(db: Database, token: { accountId?: string; clientId?: string; grantId?: string }) {
+  const claims: Record<string, unknown> = {};
+  if (token.grantId) claims.gid = token.grantId;
+  if (token.accountId) {
+    const user = await findUserById(db, token.accountId);
+    if (user?.tenantId) claims.tenant_id = user.tenantId;
+    if (user && user.roles.length > 0) claims.roles = user.roles;
+  } else if (token.clientId) {
+    const client = await findClient(db, token.clientId);
+    if (client?.tenantId) claims.tenant_id = client.tenantId;
+  }
+  return claims;
+}
+
+export function createProvider(options: ProviderOptions): Provider {
+  const { config, db } = options;
+  const resources = new Map(config.resources.map((resource) => [resource.uri, resource]));
+  const [defaultResource] = config.resources;
+  const tokens = config.tokens;
+  const configuration: Configuration = {
+    adapter: (name: string) => (name === 'Client' ? clientAdapter(db) : options.adapter(name)),
+    findAccount: findAccount(db),
+    jwks: { keys: options.signingKeys as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: { keys: config.secrets.cookie_keys },
+    scopes: [...new Set([...OIDC_SCOPES, ...config.resources.flatMap((resource) => resource.scopes)])],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username'],
+      email: ['email', 'email_verified'],
+    },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    ttl: {
+      AccessToken: tokens.access_token_ttl_seconds,
+      ClientCredentials: tokens.access_token_ttl_seconds,
+      IdToken: tokens.id_token_ttl_seconds,
+      RefreshToken: tokens.refresh_token_ttl_seconds,
+      AuthorizationCode: tokens.authorization_code_ttl_seconds,
+      Session: tokens.session_ttl_seconds,
+      Interaction: 3600,
+      Grant: 30 * 24 * 3600,
+    },
+    extraTokenClaims: (_ctx, token) =>
+      tokenClaims(db, token as { accountId?: string; clientId?: string; grantId?: string }),
+    loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
+      const grantId =
+        ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client?.clientId ?? '');
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      return undefined;
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // The resource server is implied for machine clients and for requests that ask for its scopes;
+        // a plain OpenID request keeps an opaque access token for userinfo.
+        defaultResource: (ctx) => {
+          if (!defaultResource) return undefined;
+          const params = ctx.oidc.params as { scope?: string; grant_type?: string } | undefined;
+          const wanted = new Set(parseScopes(params?.scope));
+          const forResource = defaultResource.scopes.some((scope) => wanted.has(scope));
+          return forResource || params?.grant_type === 'client_credentials' ? defaultResource.uri : undefined;
+        },
+        useGrantedResource: () => true,
+        getResourceServerInfo: async (_ctx, indicator, client) => {
+          const resource = resources.get(indicator);
+          if (!resource) throw new errors.InvalidTarget();
+          const allowed = new Set(parseScopes(client.scope));
+          const scopes = resource.scopes.filter((scope) => allowed.size === 0 || allowed.has(scope));
+          return {
+            scope: scopes.join(' '),
+            audience: resource.uri,
+            accessTokenTTL: tokens.access_token_ttl_seconds,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = renderErrorPage(
+        String(out.error),
+        typeof out.error_description === 'string' ? out.error_description : undefined,
+      );
+    },
+  };
+  const provider = new Provider(options.issuer, configuration);
+  verifyHashedClientSecrets(provider);
+  return provider;
+}

@@ -1,0 +1,102 @@
+/**
+ * RFC 7662 introspection and RFC 7009 revocation for JWT access tokens (identity.md): oidc-provider
+ * refuses both for structured tokens, so this runs in front of its endpoints. A JWT access token is
+ * active when its signature, issuer, type and expiry hold, its `jti` is not on the deny-list, and its
+ * grant (`gid`) still exists, so revoking a grant, reusing a refresh token or logging out ends it.
+ * Anything that is not a JWT goes on to oidc-provider unchanged.
+ */
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import type Provider from 'oidc-provider';
+import { verifyPassword, type Database } from '@cryptoutil/infra';
+import { findClient } from '../data/client-repository.js';
+import { isJtiRevoked, revokeJti } from '../data/revoked-token-repository.js';
+
+export interface JwtTokenEndpointOptions {
+  db: Database;
+  issuer: string;
+  provider: () => Provider;
+  /** The public JWKS the tokens are verified with (current and recently rotated keys). */
+  publicJwks: () => JSONWebKeySet;
+}
+
+type Body = Record<string, string | undefined>;
+
+function looksLikeJwt(token: string | undefined): token is string {
+  return typeof token === 'string' && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
+}
+
+function oauthError(res: Response, status: number, error: string, description: string): void {
+  if (status === 401) res.set('WWW-Authenticate', 'Basic realm="identity"');
+  res.status(status).set('Cache-Control', 'no-store').json({ error, error_description: description });
+}
+
+/** client_secret_basic or client_secret_post against the hashed secrets; returns the client id. */
+async function authenticateClient(db: Database, req: Request, body: Body): Promise<string | undefined> {
+  let clientId = body.client_id;
+  let secret = body.client_secret;
+  const header = req.headers.authorization;
+  if (header?.startsWith('Basic ')) {
+    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return undefined;
+    clientId = decodeURIComponent(decoded.slice(0, colon));
+    secret = decodeURIComponent(decoded.slice(colon + 1));
+  }
+  if (!clientId || !secret) return undefined;
+  const client = await findClient(db, clientId);
+  if (!client?.secretHash) return undefined;
+  return (await verifyPassword(client.secretHash, secret)) ? clientId : undefined;
+}
+
+async function verifyAccessToken(options: JwtTokenEndpointOptions, token: string): Promise<JWTPayload | undefined> {
+  try {
+    const { payload } = await jwtVerify(token, createLocalJWKSet(options.publicJwks()), {
+      issuer: options.issuer,
+      typ: 'at+jwt',
+    });
+    return payload;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isActive(options: JwtTokenEndpointOptions, payload: JWTPayload): Promise<boolean> {
+  if (typeof payload.jti !== 'string' || (await isJtiRevoked(options.db, payload.jti))) return false;
+  if (typeof payload.gid === 'string') return (await options.provider().Grant.find(payload.gid)) !== undefined;
+  return true;
+}
+
+export function jwtTokenEndpoints(options: JwtTokenEndpointOptions): Router {
+  const router = Router();
+  // Parsed here as raw bytes so that non-JWT requests reach oidc-provider with their body intact.
+  const raw = express.raw({ type: 'application/x-www-form-urlencoded', limit: '56kb' });
+  const parse = (req: Request): Body =>
+    Object.fromEntries(new URLSearchParams(Buffer.isBuffer(req.body) ? req.body.toString('utf8') : ''));
+
+  router.post('/token/introspection', raw, async (req: Request, res: Response, next: NextFunction) => {
+    const body = parse(req);
+    if (!looksLikeJwt(body.token)) return next();
+    if (!(await authenticateClient(options.db, req, body)))
+      return oauthError(res, 401, 'invalid_client', 'client authentication failed');
+    const payload = await verifyAccessToken(options, body.token);
+    res.set('Cache-Control', 'no-store');
+    if (!payload || !(await isActive(options, payload))) return void res.json({ active: false });
+    res.json({ ...payload, active: true, token_type: 'Bearer' });
+  });
+
+  router.post('/token/revocation', raw, async (req: Request, res: Response, next: NextFunction) => {
+    const body = parse(req);
+    if (!looksLikeJwt(body.token)) return next();
+    const clientId = await authenticateClient(options.db, req, body);
+    if (!clientId) return oauthError(res, 401, 'invalid_client', 'client authentication failed');
+    const payload = await verifyAccessToken(options, body.token);
+    // RFC 7009: an invalid or foreign token is answered 200 too; only the token's own client may revoke it.
+    if (payload && payload.client_id === clientId && typeof payload.jti === 'string') {
+      await revokeJti(options.db, payload.jti, (payload.exp ?? 0) * 1000);
+    }
+    res.status(200).end();
+  });
+
+  return router;
+}

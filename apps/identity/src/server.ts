@@ -1,0 +1,215 @@
+/**
+ * Starts Identity: database (migrated) → signing keys (created on first start) → oidc-provider →
+ * public listener (protocol, interaction pages, JWT introspection/revocation) and admin listener, both
+ * TLS 1.3 from the project CA. The provider is rebuilt when signing keys rotate; all its state is in
+ * the database, so nothing is lost by the swap.
+ */
+import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import {
+  ConfigError,
+  createAdminRouter,
+  databaseCheck,
+  migrate,
+  notFoundHandler,
+  openDatabase,
+  problemHandler,
+  requestIdMiddleware,
+  type Database,
+  type Logger,
+} from '@cryptoutil/infra';
+import { publicJwk, type JSONWebKeySet, type JWK } from '@cryptoutil/jose-authority';
+import { loadOrCreateCa, loadOrIssueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+import type { IdentityConfig } from './config.js';
+import { deleteExpiredOidcModels, oidcAdapterFactory } from './data/oidc-adapter.js';
+import { OIDC_MIGRATIONS } from './data/oidc-schema.js';
+import { deleteExpiredRevocations } from './data/revoked-token-repository.js';
+import { IDENTITY_MIGRATIONS } from './data/schema.js';
+import { applyDemoSeed, readDemoSeed } from './domain/demo-seed.js';
+import {
+  atRestKey,
+  loadSigningKeys,
+  rotateSigningKeys,
+  rotationDue,
+  type SigningKeySet,
+} from './domain/signing-keys.js';
+import { interactionRouter } from './interactions/routes.js';
+import { createProvider } from './provider/configuration.js';
+import { jwtTokenEndpoints } from './provider/jwt-token-endpoints.js';
+
+export interface StartIdentityOptions {
+  config: IdentityConfig;
+  logger: Logger;
+  version: string;
+  dev?: boolean;
+  insecureHttp?: boolean;
+  /** Seed file to apply (`--demo`), and whether to wipe demo data first (`--reset-demo`). */
+  demoSeed?: { path: string; reset: boolean };
+  onShutdownRequest?: () => void;
+}
+
+export interface RunningIdentity {
+  db: Database;
+  issuer: string;
+  /** Where this instance listens (differs from the issuer behind a load balancer). */
+  publicUrl: string;
+  adminUrl: string;
+  rootCaPem: string;
+  provider: () => Provider;
+  rotateSigningKeys(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const SWEEP_MS = 60_000;
+
+/** The HTML pages' policy: no scripts at all, inline styles only, never framed. */
+const PAGE_CSP = helmet.contentSecurityPolicy({
+  useDefaults: false,
+  directives: {
+    defaultSrc: ["'none'"],
+    styleSrc: ["'unsafe-inline'"],
+    imgSrc: ["'self'", 'data:'],
+    frameAncestors: ["'none'"],
+    baseUri: ["'none'"],
+  },
+});
+
+async function listen(server: http.Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+function publicJwks(keys: SigningKeySet): JSONWebKeySet {
+  return { keys: keys.keys.flatMap((key) => publicJwk(key) ?? []) };
+}
+
+export async function startIdentity(options: StartIdentityOptions): Promise<RunningIdentity> {
+  const { config, logger } = options;
+  if (!LOOPBACK.has(config.server.bind_address) && options.dev) {
+    throw new ConfigError('server.bind_address: --dev is only allowed on loopback', 'server.bind_address');
+  }
+  const db = await openDatabase(config.database);
+  await migrate(db, [...IDENTITY_MIGRATIONS, ...OIDC_MIGRATIONS]);
+  if (options.demoSeed) {
+    const report = await applyDemoSeed(db, await readDemoSeed(options.demoSeed.path), {
+      reset: options.demoSeed.reset,
+    });
+    logger.warn('demo data seeded: published demo credentials are active, never use this for real data', { ...report });
+  }
+  const wrapping = atRestKey(config.secrets.signing_key_encryption);
+  let keys = await loadSigningKeys(db, wrapping);
+
+  const ca = await loadOrCreateCa(config.tls.dir);
+  const publicApp: Express = express();
+  const adminApp: Express = express();
+  let publicServer: http.Server;
+  let adminServer: http.Server;
+  if (options.insecureHttp) {
+    logger.warn('--dev-insecure-http: listeners speak plain HTTP; never expose them');
+    publicServer = http.createServer(publicApp);
+    adminServer = http.createServer(adminApp);
+  } else {
+    const leaf = await loadOrIssueLeaf(config.tls.dir, 'identity', ca, {
+      commonName: 'identity.cryptoutil.demo.local',
+      usage: 'both',
+      subjectAltNames: config.server.tls_names,
+    });
+    const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
+    publicServer = https.createServer(serverTlsOptions(tls), publicApp);
+    adminServer = https.createServer(serverTlsOptions({ ...tls, requireClientCert: options.dev !== true }), adminApp);
+  }
+  const host = config.server.bind_address;
+  const scheme = options.insecureHttp ? 'http' : 'https';
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const publicPort = await listen(publicServer, host, config.server.public_port);
+  const issuer = config.server.issuer ?? `${scheme}://${urlHost}:${publicPort}`;
+
+  const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
+  let provider = createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys });
+  let handler = provider.callback();
+  const currentProvider = () => provider;
+  const reload = async () => {
+    keys = await loadSigningKeys(db, wrapping);
+    provider = createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys });
+    handler = provider.callback();
+  };
+  const rotate = async () => {
+    await rotateSigningKeys(db, wrapping, tokenLifetimeMs);
+    await reload();
+    logger.info('signing keys rotated');
+  };
+
+  publicApp.disable('x-powered-by');
+  publicApp.use(requestIdMiddleware());
+  publicApp.use(helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } }));
+  publicApp.use('/interaction', PAGE_CSP);
+  publicApp.use(
+    interactionRouter({
+      provider: currentProvider,
+      db,
+      policy: { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 },
+    }),
+  );
+  publicApp.use(jwtTokenEndpoints({ db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys) }));
+  const protocol: RequestHandler = (req, res) => void handler(req, res);
+  publicApp.use(protocol);
+  publicApp.use(problemHandler({ logger }));
+
+  adminApp.disable('x-powered-by');
+  adminApp.use(
+    createAdminRouter({
+      service: 'identity',
+      version: options.version,
+      checks: {
+        database: databaseCheck(db),
+        signing_keys: async () => ({ keys: keys.keys.length }),
+      },
+      ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
+    }),
+  );
+  adminApp.post('/admin/v1/keys/rotate', async (_req, res) => {
+    await rotate();
+    res.status(201).json({ keys: publicJwks(keys).keys.map((key: JWK) => ({ kid: key.kid, alg: key.alg })) });
+  });
+  adminApp.use(notFoundHandler(), problemHandler({ logger }));
+  const adminPort = await listen(adminServer, host, config.server.admin_port);
+
+  const rotationPeriodMs = config.tokens.signing_key_rotation_days * 24 * 3600 * 1000;
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    Promise.all([
+      deleteExpiredOidcModels(db, now),
+      deleteExpiredRevocations(db, now),
+      rotationDue(keys, rotationPeriodMs) ? rotate() : Promise.resolve(),
+    ]).catch((error: unknown) => logger.error('identity maintenance failed', { error }));
+  }, SWEEP_MS);
+  sweep.unref();
+
+  const closeServer = (server: http.Server) =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return {
+    db,
+    issuer,
+    publicUrl: `${scheme}://${urlHost}:${publicPort}`,
+    adminUrl: `${scheme}://${urlHost}:${adminPort}`,
+    rootCaPem: ca.rootPem,
+    provider: currentProvider,
+    rotateSigningKeys: rotate,
+    async close() {
+      clearInterval(sweep);
+      await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
+      await db.close();
+    },
+  };
+}

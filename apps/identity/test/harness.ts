@@ -1,0 +1,130 @@
+/**
+ * Component-test harness: a real Identity (TLS 1.3, migrated database, demo seed) on free ports, an
+ * `openid-client` configuration per client, and a small browser (cookie jar, manual redirects) to
+ * drive the login form like a user would.
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as client from 'openid-client';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { createLogger } from '@cryptoutil/infra';
+import type { DatabaseTestContext } from '@cryptoutil/infra/testing';
+import { identityConfigSchema } from '../src/config.js';
+import { startIdentity, type RunningIdentity } from '../src/server.js';
+
+export const SEED = fileURLToPath(new URL('../../../deployments/identity/config/demo-seed.yml', import.meta.url));
+export const KMS_SERVICE_SECRET = 'demo-only-kms-service-secret-0123456789abcdef';
+export const DEMO_WEB_SECRET = 'demo-only-demo-web-secret-0123456789abcdef';
+export const SPA_REDIRECT = 'https://127.0.0.1:8082/demo/rp/callback';
+
+export interface TestIdentity {
+  identity: RunningIdentity;
+  agent: Agent;
+  fetch: typeof fetch;
+  discover(
+    clientId: string,
+    auth?: client.ClientAuth,
+    metadata?: Partial<client.ClientMetadata>,
+  ): Promise<client.Configuration>;
+}
+
+export async function startTestIdentity(
+  db: DatabaseTestContext,
+  overrides: Record<string, unknown> = {},
+): Promise<TestIdentity> {
+  await db.open();
+  const dir = await mkdtemp(join(tmpdir(), 'identity-test-'));
+  const config = identityConfigSchema.parse({
+    server: { public_port: 0, admin_port: 0 },
+    database: db.dialect === 'sqlite' ? { url: 'sqlite::memory:' } : { url: db.url(), schema: db.schema },
+    tls: { dir: join(dir, 'tls') },
+    secrets: {
+      cookie_keys: ['test-cookie-key-0123456789abcdef0123'],
+      signing_key_encryption: 'test-at-rest-key-0123456789abcdef0123',
+    },
+    log: { level: 'error' },
+    ...overrides,
+  });
+  const identity = await startIdentity({
+    config,
+    logger: createLogger({ service: 'identity', silent: true }),
+    version: 'test',
+    dev: true,
+    demoSeed: { path: SEED, reset: false },
+  });
+  const agent = new Agent({ connect: { ca: identity.rootCaPem } });
+  const tlsFetch = ((url: string | URL, init?: RequestInit) =>
+    undiciFetch(url, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch;
+  return {
+    identity,
+    agent,
+    fetch: tlsFetch,
+    async discover(clientId, auth, metadata) {
+      return client.discovery(new URL(identity.issuer), clientId, metadata, auth, {
+        [client.customFetch]: tlsFetch as client.CustomFetch,
+      });
+    },
+  };
+}
+
+/** A tiny browser: follows redirects by hand within the issuer, keeps cookies, stops at the client's redirect. */
+export class Browser {
+  readonly #cookies = new Map<string, string>();
+  constructor(
+    private readonly fetcher: typeof fetch,
+    private readonly origin: string,
+  ) {}
+
+  #remember(response: Response): void {
+    for (const header of response.headers.getSetCookie()) {
+      const [pair] = header.split(';');
+      const [name, ...value] = (pair ?? '').split('=');
+      if (name) this.#cookies.set(name.trim(), value.join('='));
+    }
+  }
+
+  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Response> {
+    const response = await this.fetcher(url, {
+      method: init.method ?? (init.form ? 'POST' : 'GET'),
+      redirect: 'manual',
+      headers: {
+        cookie: [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; '),
+        ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      ...(init.form ? { body: new URLSearchParams(init.form).toString() } : {}),
+    });
+    this.#remember(response);
+    return response;
+  }
+
+  /** Follows redirects that stay on the issuer; returns the last response and the URL it came from. */
+  async follow(
+    url: string,
+    init: { form?: Record<string, string> } = {},
+  ): Promise<{ response: Response; url: string }> {
+    let current = url;
+    let response = await this.request(current, init);
+    while (response.status >= 300 && response.status < 400) {
+      const location = new URL(response.headers.get('location') ?? '', current).toString();
+      if (!location.startsWith(this.origin)) return { response, url: location };
+      await response.body?.cancel();
+      current = location;
+      response = await this.request(current);
+    }
+    return { response, url: current };
+  }
+}
+
+export function formValue(html: string, name: string): string {
+  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
+  if (!match?.[1]) throw new Error(`no ${name} in the page`);
+  return match[1];
+}
+
+export function formAction(html: string): string {
+  const match = /<form method="post" action="([^"]+)"/.exec(html);
+  if (!match?.[1]) throw new Error('no form in the page');
+  return match[1];
+}

@@ -1,0 +1,136 @@
+/**
+ * Nothing lives only in memory: a restart keeps clients, keys and sessions, and two instances behind
+ * one issuer on one PostgreSQL serve a single login flow between them.
+ */
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { decodeProtectedHeader } from 'jose';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as client from 'openid-client';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { createLogger, uuidv7 } from '@cryptoutil/infra';
+import { testPostgresUrl } from '@cryptoutil/infra/testing';
+import { identityConfigSchema } from '../src/config.js';
+import { startIdentity, type RunningIdentity } from '../src/server.js';
+import { Browser, KMS_SERVICE_SECRET, SEED, SPA_REDIRECT, formAction, formValue } from './harness.js';
+
+const started: RunningIdentity[] = [];
+const agents: Agent[] = [];
+afterAll(async () => {
+  await Promise.all(started.map((identity) => identity.close().catch(() => undefined)));
+  await Promise.all(agents.map((agent) => agent.close()));
+});
+
+async function start(database: Record<string, unknown>, tlsDir: string, issuer?: string): Promise<RunningIdentity> {
+  const identity = await startIdentity({
+    config: identityConfigSchema.parse({
+      server: { public_port: 0, admin_port: 0, ...(issuer ? { issuer } : {}) },
+      database,
+      tls: { dir: tlsDir },
+      secrets: {
+        cookie_keys: ['shared-cookie-key-0123456789abcdef0123'],
+        signing_key_encryption: 'shared-at-rest-key-0123456789abcdef01',
+      },
+    }),
+    logger: createLogger({ service: 'identity', silent: true }),
+    version: 'test',
+    dev: true,
+    demoSeed: { path: SEED, reset: false },
+  });
+  started.push(identity);
+  return identity;
+}
+
+function tlsFetch(rootCaPem: string): typeof fetch {
+  const agent = new Agent({ connect: { ca: rootCaPem } });
+  agents.push(agent);
+  return ((url: string | URL, init?: RequestInit) =>
+    undiciFetch(url, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch;
+}
+
+async function introspect(fetcher: typeof fetch, baseUrl: string, token: string): Promise<Record<string, unknown>> {
+  const response = await fetcher(`${baseUrl}/token/introspection`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }).toString(),
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+async function token(fetcher: typeof fetch, baseUrl: string): Promise<string> {
+  const response = await fetcher(`${baseUrl}/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'kms:read' }).toString(),
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { access_token: string }).access_token;
+}
+
+describe('Identity restarts', () => {
+  it('keeps clients, signing keys and issued tokens across a restart (SQLite file)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'identity-restart-'));
+    const database = { url: `sqlite:${join(dir, 'identity.sqlite')}` };
+    const issuer = 'https://127.0.0.1:18443';
+    const first = await start(database, join(dir, 'tls'), issuer);
+    const fetcher = tlsFetch(first.rootCaPem);
+    const issued = await token(fetcher, first.publicUrl);
+    const jwksBefore = await (await fetcher(`${first.publicUrl}/jwks`)).json();
+    await first.close();
+    started.splice(started.indexOf(first), 1);
+
+    const second = await start(database, join(dir, 'tls'), issuer);
+    expect(await (await fetcher(`${second.publicUrl}/jwks`)).json()).toEqual(jwksBefore);
+    expect(await introspect(fetcher, second.publicUrl, issued)).toMatchObject({
+      active: true,
+      client_id: 'kms-service',
+    });
+    expect(decodeProtectedHeader(await token(fetcher, second.publicUrl)).kid).toBe(decodeProtectedHeader(issued).kid);
+  });
+});
+
+const postgres = process.env.TEST_DATABASE_URL ? describe : describe.skip;
+postgres('two Identity instances on one PostgreSQL', () => {
+  it('serve one login flow: started on one, finished on the other', async () => {
+    const url = (await testPostgresUrl())!;
+    const database = { url, schema: `test_${uuidv7().replace(/-/g, '_')}` };
+    const dir = await mkdtemp(join(tmpdir(), 'identity-pair-'));
+    const one = await start(database, join(dir, 'tls'));
+    const two = await start(database, join(dir, 'tls'), one.issuer);
+    const fetcher = tlsFetch(one.rootCaPem);
+    const spa = await client.discovery(new URL(one.issuer), 'demo-spa', undefined, client.None(), {
+      [client.customFetch]: fetcher as client.CustomFetch,
+    });
+    const verifier = client.randomPKCECodeVerifier();
+    const authorize = client.buildAuthorizationUrl(spa, {
+      redirect_uri: SPA_REDIRECT,
+      scope: 'openid kms:encrypt',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    const browser = new Browser(fetcher, one.issuer);
+    const page = await browser.follow(authorize.toString());
+    const html = await page.response.text();
+    // The form is posted to the other instance, as a load balancer might do.
+    const onTwo = new URL(formAction(html), two.publicUrl).toString();
+    const posted = await browser.request(onTwo, {
+      form: { csrf: formValue(html, 'csrf'), username: 'demo-user', password: 'demo-user-password' },
+    });
+    expect(posted.status).toBe(303);
+    const done = await browser.follow(new URL(posted.headers.get('location')!, one.issuer).toString());
+    const tokens = await client.authorizationCodeGrant(spa, new URL(done.url), { pkceCodeVerifier: verifier });
+    expect(tokens.access_token).toEqual(expect.any(String));
+    // The other instance verifies and introspects the token the first one issued.
+    expect(await introspect(fetcher, two.publicUrl, tokens.access_token)).toMatchObject({
+      active: true,
+      client_id: 'demo-spa',
+    });
+  });
+});

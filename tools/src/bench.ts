@@ -1,1 +1,178 @@
-export {};
+/**
+ * `pnpm bench`: throughput of the product against ceilings measured in the same run on the same
+ * machine, reported as ratios (absolute numbers depend on the machine; ratios travel). Each server runs
+ * in its own process so the load generator does not share its event loop. Results go to
+ * `bench/results/<timestamp>.json`. Timed assertions do not belong in tests; they belong here.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { request, Agent } from 'undici';
+import { keepAliveLoad, newConnectionLoad, type LoadResult, type LoadTarget } from './bench/load.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+
+interface Running {
+  target: LoadTarget;
+  stop(): Promise<void>;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    child.once('exit', () => done());
+    child.kill('SIGTERM');
+  });
+}
+
+async function startCeiling(scenario: 'bare-express' | 'infra-defaults'): Promise<Running> {
+  const child = fork(join(HERE, 'bench', 'ceiling-server.js'), [scenario], { stdio: 'inherit' });
+  const { port, rootPem } = await new Promise<{ port: number; rootPem: string }>((done, fail) => {
+    child.once('message', (message) => done(message as { port: number; rootPem: string }));
+    child.once('exit', (code) => fail(new Error(`${scenario} server exited with ${code}`)));
+  });
+  return {
+    target: {
+      url: `https://localhost:${port}/echo`,
+      ca: rootPem,
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'hello',
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+/** The real KMS process (dev unseal, in-memory SQLite) with one AES-256-GCM key; the target is encrypt. */
+async function startKmsEncrypt(): Promise<Running> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-kms-'));
+  const config = join(dir, 'config.yml');
+  await writeFile(
+    config,
+    [
+      'server: { public_port: 0, admin_port: 0 }',
+      'database: { url: "sqlite::memory:" }',
+      `tls: { dir: "${join(dir, 'tls')}" }`,
+      'unseal: { mode: dev }',
+      'log: { level: info }',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [join(ROOT, 'apps/kms/dist/main.js'), '--config', config, '--dev'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child.stdout?.resume();
+  const publicUrl = await new Promise<string>((done, fail) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"public_url":"([^"]+)"/.exec(output);
+      if (match?.[1]) done(match[1]);
+    });
+    child.once('exit', (code) => fail(new Error(`kms exited with ${code}`)));
+  });
+  const rootPem = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
+  const dispatcher = new Agent({ connect: { ca: rootPem } });
+  const created = await request(`${publicUrl}/service/api/v1/elastickey`, {
+    method: 'POST',
+    dispatcher,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', description: 'bench', algorithm: 'A256GCM/dir' }),
+  });
+  const { elastic_key_id: id } = (await created.body.json()) as { elastic_key_id: string };
+  await dispatcher.close();
+  return {
+    target: {
+      url: `${publicUrl.replace('127.0.0.1', 'localhost')}/service/api/v1/elastickey/${id}/encrypt`,
+      ca: rootPem,
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'hello',
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+const SCENARIOS: Record<string, () => Promise<Running>> = {
+  'bare-express': () => startCeiling('bare-express'),
+  'infra-defaults': () => startCeiling('infra-defaults'),
+  'kms-encrypt': startKmsEncrypt,
+};
+
+interface Row {
+  scenario: string;
+  mode: 'keep-alive' | 'new-connection';
+  result: LoadResult;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '16' },
+      scenario: { type: 'string', multiple: true },
+    },
+  });
+  const durationMs = Number(values.duration) * 1000;
+  const connections = Number(values.connections);
+  const names = values.scenario ?? Object.keys(SCENARIOS);
+  const unknown = names.filter((name) => !(name in SCENARIOS));
+  if (unknown.length > 0 || !(durationMs > 0) || !(connections > 0)) {
+    process.stderr.write(
+      `usage: pnpm bench [--duration s] [--connections n] [--scenario ${Object.keys(SCENARIOS).join('|')}]...\n`,
+    );
+    process.exit(2);
+  }
+  const rows: Row[] = [];
+  for (const name of names) {
+    const start = SCENARIOS[name];
+    if (!start) continue;
+    const running = await start();
+    try {
+      await keepAliveLoad(running.target, { connections, durationMs: 1000 }); // warm-up (JIT, caches)
+      rows.push({
+        scenario: name,
+        mode: 'keep-alive',
+        result: await keepAliveLoad(running.target, { connections, durationMs }),
+      });
+      rows.push({
+        scenario: name,
+        mode: 'new-connection',
+        result: await newConnectionLoad(running.target, { connections, durationMs }),
+      });
+    } finally {
+      await running.stop();
+    }
+    process.stdout.write(`• ${name} done\n`);
+  }
+  const ceiling = (mode: Row['mode']) =>
+    rows.find((row) => row.scenario === 'bare-express' && row.mode === mode)?.result.requestsPerSecond;
+  const table = rows.map((row) => {
+    const base = ceiling(row.mode);
+    return {
+      scenario: row.scenario,
+      mode: row.mode,
+      'req/s': Math.round(row.result.requestsPerSecond),
+      'p50 ms': Number(row.result.p50Ms.toFixed(2)),
+      'p99 ms': Number(row.result.p99Ms.toFixed(2)),
+      errors: row.result.errors,
+      'ratio to bare-express': base ? Number((row.result.requestsPerSecond / base).toFixed(3)) : null,
+    };
+  });
+  console.table(table);
+  const resultsDir = join(ROOT, 'bench', 'results');
+  await mkdir(resultsDir, { recursive: true });
+  const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const machine = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model };
+  await writeFile(file, JSON.stringify({ machine, durationMs, connections, results: table }, null, 2));
+  process.stdout.write(`results: ${file}\n`);
+  if (rows.some((row) => row.result.errors > 0)) process.exit(1);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+});

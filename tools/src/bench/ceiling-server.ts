@@ -1,0 +1,39 @@
+/**
+ * A child process serving one ceiling scenario over TLS 1.3 on a loopback port: `bare-express` (no
+ * middleware), `infra-defaults` (express + the shared security defaults and problem handler). It
+ * tells the parent its port and root CA over IPC. Run by `bench.ts`, never directly.
+ */
+import express from 'express';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { applySecurityDefaults, notFoundHandler, problemHandler } from '@cryptoutil/infra';
+import { createCaHierarchy, issueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+
+export type CeilingScenario = 'bare-express' | 'infra-defaults';
+
+function app(scenario: CeilingScenario): express.Express {
+  const server = express();
+  if (scenario === 'infra-defaults') applySecurityDefaults(server, { rawTypes: ['application/jose'] });
+  server.post('/echo', (_req, res) => {
+    res.json({ ok: true });
+  });
+  if (scenario === 'infra-defaults') server.use(notFoundHandler(), problemHandler());
+  return server;
+}
+
+async function main(): Promise<void> {
+  const scenario = process.argv[2] as CeilingScenario;
+  const ca = await createCaHierarchy();
+  const leaf = await issueLeaf(ca, { commonName: 'localhost', usage: 'server' });
+  const rootPem = ca.root.toString('pem');
+  const server = https.createServer(
+    serverTlsOptions({ chain: leaf.chainPem, key: leaf.keyPem, rootCa: rootPem }),
+    app(scenario),
+  );
+  server.listen(0, '127.0.0.1', () => {
+    process.send?.({ port: (server.address() as AddressInfo).port, rootPem });
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+void main();

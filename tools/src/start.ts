@@ -46,6 +46,9 @@ const SERVICES: Service[] = [
       '  cookie_keys:',
       `    - ${await secretFile(dir, 'cookie-key')}`,
       `  signing_key_encryption: ${await secretFile(dir, 'signing-key-encryption')}`,
+      `  admin_token: ${await secretFile(dir, 'admin-token')}`,
+      'admin:',
+      '  certificate_names: [identity-admin, demo-client]',
     ],
   },
   {
@@ -163,6 +166,7 @@ async function main(): Promise<void> {
       '  Identity   https://127.0.0.1:8082  (discovery: /.well-known/openid-configuration)',
       '  KMS        https://127.0.0.1:8081/service/api/v1  (Swagger UI: https://127.0.0.1:8081/ui/swagger/)',
       `  Admin      https://127.0.0.1:9082 and :9081 /admin/v1/readyz (mTLS: .data/tls/demo-client/, bundle.p12 password ${DEMO_CLIENT_P12_PASSWORD})`,
+      '  Id. admin  https://127.0.0.1:9082/admin/v1/users and /clients (Bearer token in .data/identity/admin-token.secret, or the demo-client certificate)',
       `  Trust      ${caPath}`,
       '  Users      demo-admin / demo-admin-password, demo-user / demo-user-password',
       '  Clients    kms-service (client_credentials, secret in deployments/identity/secrets/kms-service.secret), demo-spa (public, code + PKCE), demo-web',

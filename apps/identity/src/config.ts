@@ -21,9 +21,17 @@ export const identityConfigSchema = z.strictObject({
   secrets: z.strictObject({
     /** Signs session and interaction cookies; the first signs, all verify (rotation). */
     cookie_keys: z.array(secret).min(1),
-    /** Encrypts the token signing keys at rest. */
+    /** Encrypts the token signing keys (and TOTP secrets) at rest. */
     signing_key_encryption: secret,
+    /** Bearer token for the admin API; absent: only administrator client certificates are accepted. */
+    admin_token: secret.optional(),
   }),
+  admin: z
+    .strictObject({
+      /** Common names of client certificates (from the project CA) allowed to use the admin API. */
+      certificate_names: z.array(z.string().min(1)).default(['identity-admin']),
+    })
+    .prefault({}),
   /** Resource servers tokens can be issued for (RFC 8707); access tokens for them are JWTs. */
   resources: z
     .array(z.strictObject({ uri: z.url(), scopes: z.array(z.string()).min(1) }))

@@ -10,7 +10,9 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
+import type { ClientMetadata } from 'oidc-provider';
 import {
+  applySecurityDefaults,
   ConfigError,
   createAdminRouter,
   databaseCheck,
@@ -38,6 +40,10 @@ import {
   type SigningKeySet,
 } from './domain/signing-keys.js';
 import { interactionRouter } from './interactions/routes.js';
+import { adminAuth } from './api/admin-auth.js';
+import { clientsRouter } from './api/clients.js';
+import { usersRouter } from './api/users.js';
+import type { ClientMetadataValidator } from './domain/clients.js';
 import { createProvider } from './provider/configuration.js';
 import { jwtTokenEndpoints } from './provider/jwt-token-endpoints.js';
 
@@ -124,7 +130,8 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     });
     const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
     publicServer = https.createServer(serverTlsOptions(tls), publicApp);
-    adminServer = https.createServer(serverTlsOptions({ ...tls, requireClientCert: options.dev !== true }), adminApp);
+    // Health probes need no credentials; the admin API checks the certificate or the admin token itself.
+    adminServer = https.createServer(serverTlsOptions({ ...tls, requestClientCert: true }), adminApp);
   }
   const host = config.server.bind_address;
   const scheme = options.insecureHttp ? 'http' : 'https';
@@ -163,7 +170,13 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   publicApp.use(protocol);
   publicApp.use(problemHandler({ logger }));
 
-  adminApp.disable('x-powered-by');
+  applySecurityDefaults(adminApp, { bodyLimitBytes: 64 * 1024 });
+  const authorized = adminAuth({
+    token: config.secrets.admin_token,
+    certificateNames: config.admin.certificate_names,
+  });
+  const validateClient: ClientMetadataValidator = (metadata) => provider.Client.validate(metadata as ClientMetadata);
+  adminApp.use(['/admin/v1/shutdown', '/admin/v1/keys', '/admin/v1/users', '/admin/v1/clients'], authorized);
   adminApp.use(
     createAdminRouter({
       service: 'identity',
@@ -179,6 +192,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     await rotate();
     res.status(201).json({ keys: publicJwks(keys).keys.map((key: JWK) => ({ kid: key.kid, alg: key.alg })) });
   });
+  adminApp.use(usersRouter(db), clientsRouter(db, validateClient));
   adminApp.use(notFoundHandler(), problemHandler({ logger }));
   const adminPort = await listen(adminServer, host, config.server.admin_port);
 

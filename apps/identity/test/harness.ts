@@ -7,6 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from '@jest/globals';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { createLogger } from '@cryptoutil/infra';
@@ -21,6 +22,8 @@ export const SPA_REDIRECT = 'https://127.0.0.1:8082/demo/rp/callback';
 
 export interface TestIdentity {
   identity: RunningIdentity;
+  /** Where the test CA and leaves live (issue admin client certificates here). */
+  tlsDir: string;
   agent: Agent;
   fetch: typeof fetch;
   discover(
@@ -59,6 +62,7 @@ export async function startTestIdentity(
     undiciFetch(url, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch;
   return {
     identity,
+    tlsDir: join(dir, 'tls'),
     agent,
     fetch: tlsFetch,
     async discover(clientId, auth, metadata) {
@@ -127,4 +131,36 @@ export function formAction(html: string): string {
   const match = /<form method="post" action="([^"]+)"/.exec(html);
   if (!match?.[1]) throw new Error('no form in the page');
   return match[1];
+}
+
+/** Logs in through the real form and returns the client's callback URL (with code and state). */
+export async function loginThroughForm(
+  t: TestIdentity,
+  authorizationUrl: URL,
+  username: string,
+  password: string,
+): Promise<URL> {
+  const browser = new Browser(t.fetch, t.identity.issuer);
+  const page = await browser.follow(authorizationUrl.toString());
+  expect(page.response.status).toBe(200);
+  const html = await page.response.text();
+  expect(html).toContain('Sign in');
+  const done = await browser.follow(new URL(formAction(html), t.identity.issuer).toString(), {
+    form: { csrf: formValue(html, 'csrf'), username, password },
+  });
+  return new URL(done.url);
+}
+
+export async function startPkce(config: client.Configuration, extra: Record<string, string> = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    redirect_uri: SPA_REDIRECT,
+    scope: 'openid profile offline_access kms:encrypt',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...extra,
+  });
+  return { verifier, state, url };
 }

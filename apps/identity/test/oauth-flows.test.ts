@@ -9,41 +9,11 @@ import {
   SPA_REDIRECT,
   formAction,
   formValue,
+  loginThroughForm,
+  startPkce,
   startTestIdentity,
   type TestIdentity,
 } from './harness.js';
-
-/** Logs in through the real form and returns the client's callback URL (with code and state). */
-async function loginThroughForm(
-  t: TestIdentity,
-  authorizationUrl: URL,
-  username: string,
-  password: string,
-): Promise<URL> {
-  const browser = new Browser(t.fetch, t.identity.issuer);
-  const page = await browser.follow(authorizationUrl.toString());
-  expect(page.response.status).toBe(200);
-  const html = await page.response.text();
-  expect(html).toContain('Sign in');
-  const done = await browser.follow(new URL(formAction(html), t.identity.issuer).toString(), {
-    form: { csrf: formValue(html, 'csrf'), username, password },
-  });
-  return new URL(done.url);
-}
-
-async function startPkce(config: client.Configuration, extra: Record<string, string> = {}) {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(config, {
-    redirect_uri: SPA_REDIRECT,
-    scope: 'openid profile offline_access kms:encrypt',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    ...extra,
-  });
-  return { verifier, state, url };
-}
 
 describeEachDatabase('Identity OAuth flows', (db) => {
   let t: TestIdentity;

@@ -14,3 +14,4 @@ export * from './shutdown.js';
 export * from './telemetry.js';
 export * from './tracing.js';
 export * from './password-hash.js';
+export * from './request-body.js';

@@ -19,6 +19,11 @@ export interface ServerTlsInput {
   rootCa: string;
   /** Require a client certificate from the same CA (mTLS). */
   requireClientCert?: boolean;
+  /**
+   * Ask for a client certificate but also accept connections without a valid one (e.g. callers with a
+   * bearer token). The application must then check `socket.authorized` before trusting a certificate.
+   */
+  requestClientCert?: boolean;
 }
 
 export interface ClientTlsInput {
@@ -37,7 +42,7 @@ export function serverTlsOptions(input: ServerTlsInput): TlsOptions {
     cert: input.chain,
     key: input.key,
     ca: [input.rootCa],
-    requestCert: input.requireClientCert === true,
+    requestCert: input.requireClientCert === true || input.requestClientCert === true,
     rejectUnauthorized: input.requireClientCert === true,
   };
 }

@@ -214,6 +214,29 @@ describe('TLS 1.3 only, trusting only the root', () => {
     await expect(get(mtlsPort, options)).resolves.toBe('hello');
   });
 
+  it('asks for but does not require a client certificate in request mode, and marks who is verified', async () => {
+    const optional = https.createServer(
+      serverTlsOptions({ chain: server.chainPem, key: server.keyPem, rootCa: ca.rootPem, requestClientCert: true }),
+      (req, res) => {
+        const socket = req.socket as tls.TLSSocket;
+        res.end(socket.authorized ? `verified ${String(socket.getPeerCertificate().subject.CN)}` : 'anonymous');
+      },
+    );
+    await new Promise<void>((resolve) => optional.listen(0, '127.0.0.1', resolve));
+    const optionalPort = (optional.address() as AddressInfo).port;
+    try {
+      await expect(get(optionalPort, clientTlsOptions({ rootCa: ca.rootPem }))).resolves.toBe('anonymous');
+      const withCert = clientTlsOptions({ rootCa: ca.rootPem, cert: client.chainPem, key: client.keyPem });
+      await expect(get(optionalPort, withCert)).resolves.toBe('verified client.cryptoutil.demo.local');
+      const stranger = await issueLeaf(await createCaHierarchy(), { commonName: 'stranger', usage: 'client' });
+      const foreign = clientTlsOptions({ rootCa: ca.rootPem, cert: stranger.chainPem, key: stranger.keyPem });
+      await expect(get(optionalPort, foreign)).resolves.toBe('anonymous');
+    } finally {
+      optional.closeAllConnections();
+      await new Promise((resolve) => optional.close(resolve));
+    }
+  });
+
   it('passes openssl s_client with -tls1_3 and fails with -tls1_2', async () => {
     const target = `127.0.0.1:${port}`;
     const ok = await opensslAsync([

@@ -14,6 +14,8 @@ export interface UserRecord {
   demo: boolean;
   failedLogins: number;
   lockedUntil: string | null;
+  createdAt: string;
+  updatedAt: string;
 }
 
 type Row = {
@@ -28,6 +30,8 @@ type Row = {
   demo: number;
   failed_logins: number;
   locked_until: string | null;
+  created_at: string;
+  updated_at: string;
 };
 
 function toRecord(row: Row): UserRecord {
@@ -43,12 +47,14 @@ function toRecord(row: Row): UserRecord {
     demo: Number(row.demo) === 1,
     failedLogins: Number(row.failed_logins),
     lockedUntil: row.locked_until,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 
 export async function insertUser(
   db: Queryable,
-  user: Omit<UserRecord, 'failedLogins' | 'lockedUntil'>,
+  user: Omit<UserRecord, 'failedLogins' | 'lockedUntil' | 'createdAt' | 'updatedAt'>,
   now: string,
 ): Promise<void> {
   await db.run(sql`INSERT INTO identity_users
@@ -84,4 +90,43 @@ export async function recordLoginSuccess(db: Queryable, id: string): Promise<voi
 
 export async function deleteDemoUsers(db: Queryable): Promise<number> {
   return db.run(sql`DELETE FROM identity_users WHERE demo = 1`);
+}
+
+export interface UserChanges {
+  passwordHash?: string | undefined;
+  email?: string | null | undefined;
+  name?: string | null | undefined;
+  roles?: string[] | undefined;
+  tenantId?: string | null | undefined;
+  enabled?: boolean | undefined;
+  unlock?: boolean | undefined;
+}
+
+/** Applies the given changes; returns whether the user existed. */
+export async function updateUser(db: Queryable, id: string, changes: UserChanges, now: string): Promise<boolean> {
+  const sets = [sql`updated_at = ${now}`];
+  if (changes.passwordHash !== undefined) sets.push(sql`password_hash = ${changes.passwordHash}`);
+  if (changes.email !== undefined) sets.push(sql`email = ${changes.email}`);
+  if (changes.name !== undefined) sets.push(sql`name = ${changes.name}`);
+  if (changes.roles !== undefined) sets.push(sql`roles = ${JSON.stringify(changes.roles)}`);
+  if (changes.tenantId !== undefined) sets.push(sql`tenant_id = ${changes.tenantId}`);
+  if (changes.enabled !== undefined) sets.push(sql`enabled = ${changes.enabled ? 1 : 0}`);
+  if (changes.unlock) sets.push(sql`failed_logins = 0`, sql`locked_until = ${null}`);
+  return (await db.run(sql`UPDATE identity_users SET ${sql.join(sets, sql`, `)} WHERE id = ${id}`)) === 1;
+}
+
+export async function deleteUser(db: Queryable, id: string): Promise<boolean> {
+  return (await db.run(sql`DELETE FROM identity_users WHERE id = ${id}`)) === 1;
+}
+
+/** One page of users ordered by username, and how many there are in all. */
+export async function listUsers(
+  db: Queryable,
+  page: { offset: number; limit: number },
+): Promise<{ users: UserRecord[]; total: number }> {
+  const rows = await db.all<Row>(
+    sql`SELECT * FROM identity_users ORDER BY username ASC LIMIT ${page.limit} OFFSET ${page.offset}`,
+  );
+  const [count] = await db.all<{ total: number | string }>(sql`SELECT COUNT(*) AS total FROM identity_users`);
+  return { users: rows.map(toRecord), total: Number(count?.total ?? 0) };
 }

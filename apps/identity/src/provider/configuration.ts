@@ -17,6 +17,7 @@ import { findClient } from '../data/client-repository.js';
 import { findUserById } from '../data/user-repository.js';
 import { OIDC_SCOPES, parseScopes } from '../domain/scopes.js';
 import { findAccount } from './account.js';
+import { providerClientMetadata } from './client-metadata.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
 import { renderErrorPage } from '../interactions/views.js';
 
@@ -34,16 +35,7 @@ function clientAdapter(db: Database): Adapter {
   return {
     async find(id: string) {
       const client = await findClient(db, id);
-      if (!client) return undefined;
-      const grantTypes = client.metadata.grant_types;
-      const machineOnly = Array.isArray(grantTypes) && !grantTypes.includes('authorization_code');
-      return {
-        // A client that only uses client_credentials has no redirects and no response types.
-        ...(machineOnly ? { redirect_uris: [], response_types: [] } : {}),
-        ...client.metadata,
-        client_id: client.clientId,
-        ...(client.secretHash ? { client_secret: client.secretHash } : {}),
-      };
+      return client ? providerClientMetadata(client) : undefined;
     },
     upsert: readOnly,
     findByUid: readOnly,

@@ -14,9 +14,9 @@ import {
 } from '../domain/elastic-key.js';
 import type { KmsContext } from '../domain/kms-context.js';
 import { isElasticKeyStatus } from '../domain/elastic-key-status.js';
-import { ValidationError } from '@cryptoutil/infra';
+import { ValidationError, parseBody } from '@cryptoutil/infra';
 import { elasticKeyJson, pageJson } from './presenters.js';
-import { pageRequest, parseBody, queryBoolean, queryList, queryUuids, uuidParam } from './validation.js';
+import { pageRequest, queryBoolean, queryList, queryUuids, uuidParam } from './validation.js';
 
 const name = z.string().trim().min(1).max(255);
 const description = z.string().max(4096);

@@ -1,4 +1,5 @@
 /** Material keys of an elastic key: generate (rotate) or import, read, list, revoke. */
+import { parseBody } from '@cryptoutil/infra';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { MATERIAL_KEY_SORT_FIELDS, type MaterialKeyFilter } from '../data/material-key-repository.js';
@@ -11,7 +12,7 @@ import {
   revokeMaterialKey,
 } from '../domain/material-key.js';
 import { materialKeyJson, pageJson } from './presenters.js';
-import { pageRequest, parseBody, queryDate, queryUuids, uuidParam } from './validation.js';
+import { pageRequest, queryDate, queryUuids, uuidParam } from './validation.js';
 
 const importSchema = z.strictObject({ jwk: z.record(z.string(), z.unknown()) });
 

@@ -3,21 +3,8 @@
  * parameters, repeatable query parameters, sort and paging. Every failure is a 400 naming the field.
  */
 import type { Request } from 'express';
-import type { z } from 'zod';
-import { UnsupportedMediaTypeError, ValidationError, formatKey, isCanonicalUuid } from '@cryptoutil/infra';
+import { UnsupportedMediaTypeError, ValidationError, isCanonicalUuid } from '@cryptoutil/infra';
 import type { PageRequest, SortOrder } from '../data/paging.js';
-
-export function parseBody<T>(schema: z.ZodType<T>, req: Request): T {
-  if (!req.is('application/json')) throw new UnsupportedMediaTypeError('Send the body as application/json.');
-  const result = schema.safeParse(req.body);
-  if (result.success) return result.data;
-  const [issue] = result.error.issues;
-  const field = issue ? formatKey(issue.path) : '';
-  throw new ValidationError(`${field ? `${field}: ` : ''}${issue?.message ?? 'invalid body'}`, {
-    code: 'invalid_body',
-    extensions: field ? { field } : {},
-  });
-}
 
 export function uuidParam(req: Request, name: string): string {
   const value = req.params[name];

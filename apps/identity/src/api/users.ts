@@ -1,0 +1,57 @@
+/** `/admin/v1/users`: create, read, update (incl. password reset and unlock), delete, list. */
+import { Router } from 'express';
+import { z } from 'zod';
+import { parseBody, type Database } from '@cryptoutil/infra';
+import { createUser, deleteUser, getUser, listUsers, updateUser } from '../domain/users.js';
+import { pageQuery } from './paging.js';
+import { listJson, userJson } from './presenters.js';
+
+const username = z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'use 1-64 letters, digits, ".", "_", "@" or "-"');
+const password = z.string().min(12, 'needs at least 12 characters').max(1024);
+const roles = z.array(z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'is not a role name')).max(64);
+
+const createSchema = z.strictObject({
+  username,
+  password,
+  email: z.email().optional(),
+  name: z.string().min(1).max(256).optional(),
+  roles: roles.optional(),
+  tenant_id: z.uuid().optional(),
+  enabled: z.boolean().optional(),
+});
+
+const updateSchema = z
+  .strictObject({
+    password: password.optional(),
+    email: z.email().nullable().optional(),
+    name: z.string().min(1).max(256).nullable().optional(),
+    roles: roles.optional(),
+    tenant_id: z.uuid().nullable().optional(),
+    enabled: z.boolean().optional(),
+    unlock: z.literal(true).optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'name at least one field to change');
+
+export function usersRouter(db: Database): Router {
+  const router = Router();
+  router.post('/admin/v1/users', async (req, res) => {
+    const body = parseBody(createSchema, req);
+    const user = await createUser(db, { ...body, tenantId: body.tenant_id });
+    res.status(201).location(`/admin/v1/users/${user.id}`).json(userJson(user));
+  });
+  router.get('/admin/v1/users', async (req, res) => {
+    res.json(listJson(await listUsers(db, pageQuery(req)), userJson));
+  });
+  router.get('/admin/v1/users/:id', async (req, res) => {
+    res.json(userJson(await getUser(db, req.params.id)));
+  });
+  router.patch('/admin/v1/users/:id', async (req, res) => {
+    const body = parseBody(updateSchema, req);
+    res.json(userJson(await updateUser(db, req.params.id, { ...body, tenantId: body.tenant_id })));
+  });
+  router.delete('/admin/v1/users/:id', async (req, res) => {
+    await deleteUser(db, req.params.id);
+    res.status(204).end();
+  });
+  return router;
+}

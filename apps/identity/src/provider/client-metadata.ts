@@ -1,0 +1,16 @@
+/** How a client row becomes oidc-provider client metadata (used by the adapter and by admin validation). */
+import type { ClientRecord } from '../data/client-repository.js';
+
+export function providerClientMetadata(
+  client: Pick<ClientRecord, 'clientId' | 'metadata' | 'secretHash'>,
+): Record<string, unknown> {
+  const grantTypes = client.metadata.grant_types;
+  const machineOnly = Array.isArray(grantTypes) && !grantTypes.includes('authorization_code');
+  return {
+    // A client that only uses client_credentials has no redirects and no response types.
+    ...(machineOnly ? { redirect_uris: [], response_types: [] } : {}),
+    ...client.metadata,
+    client_id: client.clientId,
+    ...(client.secretHash ? { client_secret: client.secretHash } : {}),
+  };
+}

@@ -1,0 +1,272 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { decodeJwt } from 'jose';
+import * as client from 'openid-client';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { describeEachDatabase } from '@cryptoutil/infra/testing';
+import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
+import { identityConfigSchema } from '../src/config.js';
+import { loginThroughForm, startPkce, startTestIdentity, SPA_REDIRECT, type TestIdentity } from './harness.js';
+
+const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+const SECRETS = {
+  cookie_keys: ['test-cookie-key-0123456789abcdef0123'],
+  signing_key_encryption: 'test-at-rest-key-0123456789abcdef0123',
+  admin_token: ADMIN_TOKEN,
+};
+
+/** How openid-client reports a 401 `invalid_client` (a challenge in `WWW-Authenticate`). */
+const INVALID_CLIENT = {
+  status: 401,
+  cause: [expect.objectContaining({ parameters: expect.objectContaining({ error: 'invalid_client' }) })],
+};
+
+interface Answer {
+  status: number;
+  type: string;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+describeEachDatabase('Identity admin API', (db) => {
+  let t: TestIdentity;
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { token?: string | null; dispatcher?: Agent } = {},
+  ): Promise<Answer> => {
+    const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+    const res = await undiciFetch(`${t.identity.adminUrl}${path}`, {
+      method,
+      dispatcher: options.dispatcher ?? t.agent,
+      headers: {
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      type: res.headers.get('content-type') ?? '',
+      headers: res.headers as unknown as Headers,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    };
+  };
+
+  beforeAll(async () => {
+    t = await startTestIdentity(db, { secrets: SECRETS, login: { max_failures: 2, lockout_seconds: 900 } });
+  });
+  afterAll(async () => {
+    await t.identity.close();
+    await t.agent.close();
+  });
+
+  it('refuses callers without the admin token or an administrator certificate, but keeps probes open', async () => {
+    const anonymous = await call('GET', '/admin/v1/users', undefined, { token: null });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.type).toContain('application/problem+json');
+    expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="identity-admin"');
+    expect(anonymous.body).toMatchObject({ status: 401, code: 'authentication_required' });
+    const wrong = await call('GET', '/admin/v1/clients', undefined, { token: `${ADMIN_TOKEN}x` });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.code).toBe('invalid_token');
+    expect((await call('POST', '/admin/v1/shutdown', undefined, { token: null })).status).toBe(401);
+    expect((await call('POST', '/admin/v1/keys/rotate', undefined, { token: null })).status).toBe(401);
+    expect((await call('GET', '/admin/v1/livez', undefined, { token: null })).status).toBe(200);
+    expect((await call('GET', '/admin/v1/readyz', undefined, { token: null })).status).toBe(200);
+  });
+
+  it('accepts a CA client certificate named as administrator and refuses other names', async () => {
+    const ca = await loadOrCreateCa(t.tlsDir);
+    const agentFor = async (name: string) => {
+      const leaf = await loadOrIssueLeaf(t.tlsDir, name, ca, { commonName: name, usage: 'client' });
+      return new Agent({ connect: { ca: t.identity.rootCaPem, cert: leaf.chainPem, key: leaf.keyPem } });
+    };
+    const admin = await agentFor('identity-admin');
+    const other = await agentFor('someone-else');
+    try {
+      expect((await call('GET', '/admin/v1/users', undefined, { token: null, dispatcher: admin })).status).toBe(200);
+      expect((await call('GET', '/admin/v1/users', undefined, { token: null, dispatcher: other })).status).toBe(401);
+    } finally {
+      await admin.close();
+      await other.close();
+    }
+  });
+
+  it('creates a user who can then sign in, never shows the hash, and updates, unlocks, disables and deletes', async () => {
+    const username = `ada-${db.dialect}`;
+    const created = await call('POST', '/admin/v1/users', {
+      username,
+      password: 'first-password-1234',
+      email: 'ada@example.com',
+      roles: ['kms:reader'],
+      tenant_id: '6c0f7a9e-2d31-4c1b-9a57-0d7e3f1b2a44',
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('location')).toBe(`/admin/v1/users/${String(created.body.id)}`);
+    expect(created.body).toMatchObject({ username, email: 'ada@example.com', roles: ['kms:reader'], enabled: true });
+    expect(JSON.stringify(created.body)).not.toMatch(/pbkdf2|password/);
+    const id = String(created.body.id);
+
+    const spa = await t.discover('demo-spa', client.None());
+    const signIn = async (password: string) => {
+      const { verifier, state, url } = await startPkce(spa);
+      const callback = await loginThroughForm(t, url, username, password);
+      if (callback.origin + callback.pathname !== SPA_REDIRECT) return undefined;
+      return client.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    };
+    const tokens = await signIn('first-password-1234');
+    expect(decodeJwt(tokens!.access_token)).toMatchObject({
+      tenant_id: '6c0f7a9e-2d31-4c1b-9a57-0d7e3f1b2a44',
+      roles: ['kms:reader'],
+    });
+
+    const duplicate = await call('POST', '/admin/v1/users', { username, password: 'another-password-1234' });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.code).toBe('username_taken');
+
+    const changed = await call('PATCH', `/admin/v1/users/${id}`, { password: 'second-password-1234', name: 'Ada' });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ name: 'Ada', email: 'ada@example.com' });
+    expect(await signIn('first-password-1234')).toBeUndefined();
+    expect(await signIn('second-password-1234')).toBeDefined();
+
+    // Two wrong passwords lock the account (max_failures 2 here); an administrator unlocks it.
+    expect(await signIn('wrong-password-0000')).toBeUndefined();
+    expect(await signIn('wrong-password-0000')).toBeUndefined();
+    expect(await signIn('second-password-1234')).toBeUndefined();
+    expect((await call('GET', `/admin/v1/users/${id}`)).body.locked_until).toEqual(expect.any(String));
+    const unlocked = await call('PATCH', `/admin/v1/users/${id}`, { unlock: true });
+    expect(unlocked.body.locked_until).toBeNull();
+    expect(await signIn('second-password-1234')).toBeDefined();
+
+    const disabled = await call('PATCH', `/admin/v1/users/${id}`, { enabled: false });
+    expect(disabled.body.enabled).toBe(false);
+    expect(await signIn('second-password-1234')).toBeUndefined();
+
+    expect((await call('GET', `/admin/v1/users/${id}`)).body.username).toBe(username);
+    expect((await call('DELETE', `/admin/v1/users/${id}`)).status).toBe(204);
+    const gone = await call('GET', `/admin/v1/users/${id}`);
+    expect(gone.status).toBe(404);
+    expect(gone.body.code).toBe('user_not_found');
+    expect((await call('DELETE', `/admin/v1/users/${id}`)).status).toBe(404);
+  });
+
+  it('refuses bad user input with a problem naming the field', async () => {
+    const short = await call('POST', '/admin/v1/users', { username: 'bob', password: 'short' });
+    expect(short.status).toBe(400);
+    expect(short.type).toContain('application/problem+json');
+    expect(short.body).toMatchObject({ code: 'invalid_body', field: 'password' });
+    const unknown = await call('POST', '/admin/v1/users', {
+      username: 'bob',
+      password: 'long-enough-password',
+      password_hash: 'x',
+    });
+    expect(unknown.status).toBe(400);
+    const empty = await call('PATCH', '/admin/v1/users/anything', {});
+    expect(empty.status).toBe(400);
+    const badPage = await call('GET', '/admin/v1/users?size=0');
+    expect(badPage.body).toMatchObject({ status: 400, code: 'invalid_query', field: 'size' });
+    const notJson = await undiciFetch(`${t.identity.adminUrl}/admin/v1/users`, {
+      method: 'POST',
+      dispatcher: t.agent,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' },
+      body: 'username=bob',
+    });
+    expect(notJson.status).toBe(415);
+  });
+
+  it('lists users and clients in pages with totals', async () => {
+    const users = await call('GET', '/admin/v1/users?size=1');
+    expect(users.status).toBe(200);
+    expect(users.body).toMatchObject({ page: 0, size: 1 });
+    expect(users.body.items).toHaveLength(1);
+    expect(Number(users.body.total)).toBeGreaterThanOrEqual(2);
+    const clients = await call('GET', '/admin/v1/clients?page=0&size=100');
+    const ids = (clients.body.items as { client_id: string }[]).map((item) => item.client_id);
+    expect(ids).toEqual(expect.arrayContaining(['kms-service', 'demo-spa', 'demo-web']));
+    expect(JSON.stringify(clients.body)).not.toMatch(/pbkdf2|client_secret"/);
+  });
+
+  it('creates a confidential client whose secret is shown once, rotates and revokes it by deletion', async () => {
+    const clientId = `batch-${db.dialect}`;
+    const created = await call('POST', '/admin/v1/clients', {
+      client_id: clientId,
+      client_name: 'Nightly batch',
+      grant_types: ['client_credentials'],
+      scope: 'kms:encrypt',
+      tenant_id: '0b7e5c2a-8f3d-4e61-b9a0-5d2c7e1f3a88',
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    const secret = String(created.body.client_secret);
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(created.body).toMatchObject({ client_id: clientId, token_endpoint_auth_method: 'client_secret_basic' });
+    const read = await call('GET', `/admin/v1/clients/${clientId}`);
+    expect(read.body.client_secret).toBeUndefined();
+    expect(read.body.client_name).toBe('Nightly batch');
+
+    const grant = async (value: string) =>
+      client.clientCredentialsGrant(await t.discover(clientId, client.ClientSecretBasic(value)), {
+        scope: 'kms:encrypt',
+      });
+    expect(decodeJwt((await grant(secret)).access_token)).toMatchObject({
+      client_id: clientId,
+      scope: 'kms:encrypt',
+      tenant_id: '0b7e5c2a-8f3d-4e61-b9a0-5d2c7e1f3a88',
+    });
+
+    const rotated = await call('POST', `/admin/v1/clients/${clientId}/secret`);
+    expect(rotated.status).toBe(200);
+    const newSecret = String(rotated.body.client_secret);
+    expect(newSecret).not.toBe(secret);
+    await expect(grant(secret)).rejects.toMatchObject(INVALID_CLIENT);
+    expect((await grant(newSecret)).access_token).toEqual(expect.any(String));
+
+    const renamed = await call('PATCH', `/admin/v1/clients/${clientId}`, { client_name: 'Batch', trusted: true });
+    expect(renamed.body).toMatchObject({ client_name: 'Batch', trusted: true, scope: 'kms:encrypt' });
+    expect(renamed.body.client_secret).toBeUndefined();
+
+    expect((await call('DELETE', `/admin/v1/clients/${clientId}`)).status).toBe(204);
+    await expect(grant(newSecret)).rejects.toMatchObject(INVALID_CLIENT);
+    expect((await call('GET', `/admin/v1/clients/${clientId}`)).status).toBe(404);
+  });
+
+  it('checks client metadata with the provider before storing it', async () => {
+    const noRedirect = await call('POST', '/admin/v1/clients', {
+      client_id: `web-${db.dialect}`,
+      grant_types: ['authorization_code'],
+    });
+    expect(noRedirect.status).toBe(400);
+    expect(noRedirect.body).toMatchObject({ code: 'invalid_client_metadata' });
+    expect(String(noRedirect.body.detail)).toMatch(/redirect_uris/);
+    const withSecret = await call('POST', '/admin/v1/clients', {
+      grant_types: ['client_credentials'],
+      client_secret: 'chosen-by-me',
+    });
+    expect(withSecret.status).toBe(400);
+    const publicClient = await call('POST', '/admin/v1/clients', {
+      grant_types: ['authorization_code'],
+      redirect_uris: ['https://app.example/callback'],
+      token_endpoint_auth_method: 'none',
+    });
+    expect(publicClient.status).toBe(201);
+    expect(publicClient.body.client_secret).toBeUndefined();
+    expect(String(publicClient.body.client_id)).toMatch(/^[0-9a-f-]{36}$/);
+    const noSecret = await call('POST', `/admin/v1/clients/${String(publicClient.body.client_id)}/secret`);
+    expect(noSecret.status).toBe(409);
+    // Turning a public client confidential gives it a secret, shown in that answer.
+    const confidential = await call('PATCH', `/admin/v1/clients/${String(publicClient.body.client_id)}`, {
+      token_endpoint_auth_method: 'client_secret_post',
+    });
+    expect(confidential.body.client_secret).toEqual(expect.any(String));
+  });
+});
+
+describe('admin configuration', () => {
+  it('refuses an admin token shorter than 32 characters', () => {
+    const result = identityConfigSchema.safeParse({ secrets: { ...SECRETS, admin_token: 'short' } });
+    expect(result.success).toBe(false);
+  });
+});

@@ -163,6 +163,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
       provider: currentProvider,
       db,
       policy: { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 },
+      totpKey: atRestKey(config.secrets.signing_key_encryption, 'totp-secrets'),
     }),
   );
   publicApp.use(jwtTokenEndpoints({ db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys) }));

@@ -13,6 +13,8 @@ export function userJson(user: UserRecord) {
     tenant_id: user.tenantId,
     enabled: user.enabled,
     locked_until: user.lockedUntil,
+    totp_enrolled: user.totpSecret !== null,
+    totp_required: user.totpRequired,
     demo: user.demo,
     created_at: user.createdAt,
     updated_at: user.updatedAt,

@@ -18,6 +18,8 @@ const createSchema = z.strictObject({
   roles: roles.optional(),
   tenant_id: z.uuid().optional(),
   enabled: z.boolean().optional(),
+  /** Enrol a TOTP authenticator at the next sign-in. */
+  totp_required: z.boolean().optional(),
 });
 
 const updateSchema = z
@@ -29,6 +31,9 @@ const updateSchema = z
     tenant_id: z.uuid().nullable().optional(),
     enabled: z.boolean().optional(),
     unlock: z.literal(true).optional(),
+    totp_required: z.boolean().optional(),
+    /** Forget the enrolled authenticator (e.g. a lost phone). */
+    reset_totp: z.literal(true).optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'name at least one field to change');
 
@@ -36,7 +41,7 @@ export function usersRouter(db: Database): Router {
   const router = Router();
   router.post('/admin/v1/users', async (req, res) => {
     const body = parseBody(createSchema, req);
-    const user = await createUser(db, { ...body, tenantId: body.tenant_id });
+    const user = await createUser(db, { ...body, tenantId: body.tenant_id, totpRequired: body.totp_required });
     res.status(201).location(`/admin/v1/users/${user.id}`).json(userJson(user));
   });
   router.get('/admin/v1/users', async (req, res) => {
@@ -47,7 +52,8 @@ export function usersRouter(db: Database): Router {
   });
   router.patch('/admin/v1/users/:id', async (req, res) => {
     const body = parseBody(updateSchema, req);
-    res.json(userJson(await updateUser(db, req.params.id, { ...body, tenantId: body.tenant_id })));
+    const { tenant_id: tenantId, totp_required: totpRequired, reset_totp: resetTotp, ...rest } = body;
+    res.json(userJson(await updateUser(db, req.params.id, { ...rest, tenantId, totpRequired, resetTotp })));
   });
   router.delete('/admin/v1/users/:id', async (req, res) => {
     await deleteUser(db, req.params.id);

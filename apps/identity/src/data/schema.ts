@@ -50,4 +50,11 @@ CREATE TABLE identity_revoked_tokens (
 );
 CREATE INDEX identity_revoked_tokens_by_expiry ON identity_revoked_tokens (expires_at);`,
   },
+  {
+    id: '0003_user_totp',
+    sql: `
+ALTER TABLE identity_users ADD COLUMN totp_secret TEXT;
+ALTER TABLE identity_users ADD COLUMN totp_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE identity_users ADD COLUMN totp_last_step BIGINT;`,
+  },
 ];

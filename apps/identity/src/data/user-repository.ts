@@ -14,6 +14,10 @@ export interface UserRecord {
   demo: boolean;
   failedLogins: number;
   lockedUntil: string | null;
+  /** The TOTP secret as a JWE under the at-rest key; null until the user enrols. */
+  totpSecret: string | null;
+  /** The user must enrol a TOTP authenticator at the next sign-in. */
+  totpRequired: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -30,6 +34,8 @@ type Row = {
   demo: number;
   failed_logins: number;
   locked_until: string | null;
+  totp_secret: string | null;
+  totp_required: number;
   created_at: string;
   updated_at: string;
 };
@@ -47,6 +53,8 @@ function toRecord(row: Row): UserRecord {
     demo: Number(row.demo) === 1,
     failedLogins: Number(row.failed_logins),
     lockedUntil: row.locked_until,
+    totpSecret: row.totp_secret,
+    totpRequired: Number(row.totp_required) === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -54,13 +62,14 @@ function toRecord(row: Row): UserRecord {
 
 export async function insertUser(
   db: Queryable,
-  user: Omit<UserRecord, 'failedLogins' | 'lockedUntil' | 'createdAt' | 'updatedAt'>,
+  user: Omit<UserRecord, 'failedLogins' | 'lockedUntil' | 'totpSecret' | 'createdAt' | 'updatedAt'>,
   now: string,
 ): Promise<void> {
   await db.run(sql`INSERT INTO identity_users
-    (id, username, password_hash, email, name, roles, tenant_id, enabled, demo, failed_logins, locked_until, created_at, updated_at)
+    (id, username, password_hash, email, name, roles, tenant_id, enabled, demo, failed_logins, locked_until, totp_required,
+      created_at, updated_at)
     VALUES (${user.id}, ${user.username}, ${user.passwordHash}, ${user.email}, ${user.name}, ${JSON.stringify(user.roles)},
-      ${user.tenantId}, ${user.enabled ? 1 : 0}, ${user.demo ? 1 : 0}, 0, ${null}, ${now}, ${now})`);
+      ${user.tenantId}, ${user.enabled ? 1 : 0}, ${user.demo ? 1 : 0}, 0, ${null}, ${user.totpRequired ? 1 : 0}, ${now}, ${now})`);
 }
 
 export async function findUserById(db: Queryable, id: string): Promise<UserRecord | undefined> {
@@ -100,6 +109,9 @@ export interface UserChanges {
   tenantId?: string | null | undefined;
   enabled?: boolean | undefined;
   unlock?: boolean | undefined;
+  totpRequired?: boolean | undefined;
+  /** Forgets the enrolled authenticator. */
+  resetTotp?: boolean | undefined;
 }
 
 /** Applies the given changes; returns whether the user existed. */
@@ -112,6 +124,8 @@ export async function updateUser(db: Queryable, id: string, changes: UserChanges
   if (changes.tenantId !== undefined) sets.push(sql`tenant_id = ${changes.tenantId}`);
   if (changes.enabled !== undefined) sets.push(sql`enabled = ${changes.enabled ? 1 : 0}`);
   if (changes.unlock) sets.push(sql`failed_logins = 0`, sql`locked_until = ${null}`);
+  if (changes.totpRequired !== undefined) sets.push(sql`totp_required = ${changes.totpRequired ? 1 : 0}`);
+  if (changes.resetTotp) sets.push(sql`totp_secret = ${null}`, sql`totp_last_step = ${null}`);
   return (await db.run(sql`UPDATE identity_users SET ${sql.join(sets, sql`, `)} WHERE id = ${id}`)) === 1;
 }
 
@@ -129,4 +143,26 @@ export async function listUsers(
   );
   const [count] = await db.all<{ total: number | string }>(sql`SELECT COUNT(*) AS total FROM identity_users`);
   return { users: rows.map(toRecord), total: Number(count?.total ?? 0) };
+}
+
+/** Stores a confirmed TOTP enrolment, with the time step of the code that confirmed it. */
+export async function enrolTotp(
+  db: Queryable,
+  id: string,
+  secretJwe: string,
+  step: number,
+  now: string,
+): Promise<void> {
+  await db.run(sql`UPDATE identity_users SET totp_secret = ${secretJwe}, totp_last_step = ${step}, totp_required = 0,
+    updated_at = ${now} WHERE id = ${id}`);
+}
+
+/**
+ * Records that the code of `step` was used, only if no code of this or a later step was used before:
+ * a compare-and-set in the database, so a code is accepted once even across instances.
+ */
+export async function claimTotpStep(db: Queryable, id: string, step: number): Promise<boolean> {
+  const changed = await db.run(sql`UPDATE identity_users SET totp_last_step = ${step}
+    WHERE id = ${id} AND (totp_last_step IS NULL OR totp_last_step < ${step})`);
+  return changed === 1;
 }

@@ -74,6 +74,7 @@ export async function applyDemoSeed(
         roles: user.roles,
         tenantId: user.tenant_id ?? null,
         enabled: true,
+        totpRequired: false,
         demo: true,
       },
       now,

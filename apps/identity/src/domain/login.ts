@@ -35,19 +35,35 @@ export async function login(
     await verifyPassword(await decoy, password);
     return { ok: false };
   }
-  const locked = user.lockedUntil !== null && new Date(user.lockedUntil) > now;
+  const locked = isLocked(user, now);
   const matches = await verifyPassword(user.passwordHash, password);
   if (matches && !locked && user.enabled) {
-    if (user.failedLogins > 0) await recordLoginSuccess(db, user.id);
+    // With a second factor, failures are only cleared once that factor passes too (no free guesses).
+    if (user.failedLogins > 0 && user.totpSecret === null) await recordLoginSuccess(db, user.id);
     return { ok: true, user };
   }
-  if (!matches) {
-    const failures = user.failedLogins + 1;
-    // Each consecutive failure answers a little later, then the account locks for a while.
-    await new Promise((resolve) => setTimeout(resolve, Math.min(failures * FAILURE_DELAY_MS, 2000)));
-    const lockedUntil =
-      failures >= policy.maxFailures ? new Date(now.getTime() + policy.lockoutMs).toISOString() : user.lockedUntil;
-    await recordLoginFailure(db, user.id, failures >= policy.maxFailures ? 0 : failures, lockedUntil);
-  }
+  if (!matches) await recordFailure(db, user, policy, now);
   return { ok: false };
+}
+
+/**
+ * Counts a failed sign-in step (wrong password or wrong second-factor code): each consecutive failure
+ * answers a little later, then the account locks for a while.
+ */
+export async function recordFailure(
+  db: Database,
+  user: UserRecord,
+  policy: LoginPolicy,
+  now = new Date(),
+): Promise<void> {
+  const failures = user.failedLogins + 1;
+  await new Promise((resolve) => setTimeout(resolve, Math.min(failures * FAILURE_DELAY_MS, 2000)));
+  const lockedUntil =
+    failures >= policy.maxFailures ? new Date(now.getTime() + policy.lockoutMs).toISOString() : user.lockedUntil;
+  await recordLoginFailure(db, user.id, failures >= policy.maxFailures ? 0 : failures, lockedUntil);
+}
+
+/** Whether the account is locked at `now`. */
+export function isLocked(user: UserRecord, now = new Date()): boolean {
+  return user.lockedUntil !== null && new Date(user.lockedUntil) > now;
 }

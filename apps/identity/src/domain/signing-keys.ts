@@ -13,10 +13,10 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 export type AtRestKey = JWK & { kid: string };
 
-/** The key that encrypts signing keys at rest, derived from the secret-file value. */
-export function atRestKey(secret: string): AtRestKey {
+/** A key that encrypts data at rest (one per purpose), derived from the secret-file value. */
+export function atRestKey(secret: string, purpose: 'signing-keys' | 'totp-secrets' = 'signing-keys'): AtRestKey {
   const key = Buffer.from(
-    hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'cryptoutil/identity', 'signing-keys-at-rest', 32),
+    hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'cryptoutil/identity', `${purpose}-at-rest`, 32),
   );
   const kid = `at-rest-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
   return { kty: 'oct', k: key.toString('base64url'), kid };

@@ -27,6 +27,7 @@ export interface NewUser {
   roles?: string[] | undefined;
   tenantId?: string | undefined;
   enabled?: boolean | undefined;
+  totpRequired?: boolean | undefined;
 }
 
 export interface UserUpdate {
@@ -38,6 +39,8 @@ export interface UserUpdate {
   enabled?: boolean | undefined;
   /** Clears a lockout and the failure count. */
   unlock?: boolean | undefined;
+  totpRequired?: boolean | undefined;
+  resetTotp?: boolean | undefined;
 }
 
 const notFound = (id: string) => new NotFoundError('user_not_found', { detail: `No user ${id}.` });
@@ -56,6 +59,7 @@ export async function createUser(db: Database, input: NewUser): Promise<UserReco
         roles: input.roles ?? [],
         tenantId: input.tenantId ?? null,
         enabled: input.enabled ?? true,
+        totpRequired: input.totpRequired ?? false,
         demo: false,
       },
       new Date().toISOString(),

@@ -7,11 +7,31 @@ import express, { Router, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
 import { ValidationError, type Database } from '@cryptoutil/infra';
 import { findClient } from '../data/client-repository.js';
+import { findUserById } from '../data/user-repository.js';
 import { login, type LoginPolicy } from '../domain/login.js';
+import { secondFactorFor, verifySecondFactor, type PendingSecondFactor } from '../domain/second-factor.js';
+import type { AtRestKey } from '../domain/signing-keys.js';
+import { enrolmentQr, openTotpSecret } from '../domain/totp.js';
 import { assertCsrf, csrfToken } from './csrf.js';
-import { renderConsentPage, renderLoginPage } from './views.js';
+import { renderConsentPage, renderLoginPage, renderTotpPage } from './views.js';
 
 const FAILED_LOGIN = 'Invalid username or password.';
+const FAILED_CODE = 'That code is not valid. Try the current one.';
+
+type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+export interface InteractionOptions {
+  provider: () => Provider;
+  db: Database;
+  policy: LoginPolicy;
+  /** Seals TOTP secrets at rest. */
+  totpKey: AtRestKey;
+}
+
+function pendingSecondFactor(details: InteractionDetails): PendingSecondFactor | undefined {
+  const pending = (details.result as { second_factor?: PendingSecondFactor } | undefined)?.second_factor;
+  return typeof pending?.accountId === 'string' ? pending : undefined;
+}
 
 function noStore(_req: Request, res: Response, next: () => void): void {
   res.set('Cache-Control', 'no-store');
@@ -33,10 +53,7 @@ interface MissingConsent {
   missingResourceScopes?: Record<string, string[]>;
 }
 
-async function grantConsent(
-  provider: Provider,
-  details: Awaited<ReturnType<Provider['interactionDetails']>>,
-): Promise<string> {
+async function grantConsent(provider: Provider, details: InteractionDetails): Promise<string> {
   const missing = details.prompt.details as MissingConsent;
   const accountId = details.session?.accountId;
   const clientId = details.params.client_id;
@@ -54,9 +71,35 @@ async function grantConsent(
   return grant.save();
 }
 
-export function interactionRouter(options: { provider: () => Provider; db: Database; policy: LoginPolicy }): Router {
+export function interactionRouter(options: InteractionOptions): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
+
+  const sendTotpPage = async (
+    req: Request,
+    res: Response,
+    details: InteractionDetails,
+    pending: PendingSecondFactor,
+    error?: string,
+  ) => {
+    let enrolment: { qrDataUri: string; secret: string } | undefined;
+    if (pending.enrolSecret) {
+      const secret = await openTotpSecret(pending.enrolSecret, options.totpKey);
+      const user = await findUserById(options.db, pending.accountId);
+      enrolment = { secret, qrDataUri: (await enrolmentQr(secret, user?.username ?? 'user')).qrDataUri };
+    }
+    res
+      .status(error ? 401 : 200)
+      .type('html')
+      .send(
+        renderTotpPage({
+          uid: details.uid,
+          csrf: csrfToken(req, res),
+          ...(error ? { error } : {}),
+          ...(enrolment ? { enrolment } : {}),
+        }),
+      );
+  };
 
   router.get('/interaction/:uid', noStore, async (req, res) => {
     const provider = options.provider();
@@ -109,10 +152,39 @@ export function interactionRouter(options: { provider: () => Provider; db: Datab
         );
       return;
     }
+    const pending = await secondFactorFor(result.user, options.totpKey);
+    if (pending) {
+      // The password passed; the interaction remembers who, until the code passes too.
+      details.result = { second_factor: pending };
+      await details.persist();
+      await sendTotpPage(req, res, details, pending);
+      return;
+    }
     await provider.interactionFinished(
       req,
       res,
-      { login: { accountId: result.user.id } },
+      { login: { accountId: result.user.id, amr: ['pwd'] } },
+      { mergeWithLastSubmission: false },
+    );
+  });
+
+  router.post('/interaction/:uid/totp', noStore, form, async (req, res) => {
+    assertCsrf(req);
+    const provider = options.provider();
+    const details = await provider.interactionDetails(req, res);
+    const pending = pendingSecondFactor(details);
+    if (details.prompt.name !== 'login' || !pending) {
+      throw new ValidationError('Sign in with your password first.', { code: 'invalid_interaction' });
+    }
+    const result = await verifySecondFactor(options.db, pending, field(req, 'code'), options.totpKey, options.policy);
+    if (!result.ok) {
+      await sendTotpPage(req, res, details, pending, FAILED_CODE);
+      return;
+    }
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: result.user.id, amr: ['pwd', 'otp'] } },
       { mergeWithLastSubmission: false },
     );
   });

@@ -57,6 +57,34 @@ ${view.error ? `<p class="error" role="alert">${escapeHtml(view.error)}</p>` : '
   );
 }
 
+export interface TotpView {
+  uid: string;
+  csrf: string;
+  error?: string;
+  /** While enrolling: the QR code to scan and the same secret to type in. */
+  enrolment?: { qrDataUri: string; secret: string };
+}
+
+export function renderTotpPage(view: TotpView): string {
+  const enrol = view.enrolment
+    ? `<p>Scan this code with an authenticator app, then enter the six digits it shows.</p>
+<img src="${escapeHtml(view.enrolment.qrDataUri)}" alt="QR code for your authenticator app" width="200" height="200">
+<p>Or enter this key by hand: <code>${escapeHtml(view.enrolment.secret)}</code></p>`
+    : '<p>Enter the six-digit code from your authenticator app.</p>';
+  return page(
+    view.enrolment ? 'Set up two-step verification' : 'Two-step verification',
+    `${enrol}
+${view.error ? `<p class="error" role="alert">${escapeHtml(view.error)}</p>` : ''}
+<form method="post" action="/interaction/${escapeHtml(view.uid)}/totp" autocomplete="off">
+<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
+<label for="code">Code</label>
+<input id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
+<button type="submit">Verify</button>
+</form>
+<p><a href="/interaction/${escapeHtml(view.uid)}/abort">Cancel</a></p>`,
+  );
+}
+
 export interface ConsentView {
   uid: string;
   clientName: string;

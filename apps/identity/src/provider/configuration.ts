@@ -72,7 +72,8 @@ export function createProvider(options: ProviderOptions): Provider {
     cookies: { keys: config.secrets.cookie_keys },
     scopes: [...new Set([...OIDC_SCOPES, ...config.resources.flatMap((resource) => resource.scopes)])],
     claims: {
-      openid: ['sub'],
+      // `amr`: how the user signed in (RFC 8176 values: `pwd`, then `otp` after a TOTP code).
+      openid: ['sub', 'amr'],
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },

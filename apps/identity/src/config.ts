@@ -14,6 +14,11 @@ export const identityConfigSchema = z.strictObject({
       /** The issuer URL; default `https://<bind_address>:<public_port>`. */
       issuer: z.url().optional(),
       tls_names: z.array(z.string()).default(['localhost', '127.0.0.1', '::1']),
+      /**
+       * Ask TLS clients of the public listener for a certificate (optional), for `tls_client_auth`.
+       * Browsers that hold a certificate from the same CA may then offer it; set false to never ask.
+       */
+      request_client_certificates: z.boolean().default(true),
     })
     .prefault({}),
   tls: z.strictObject({ dir: z.string().default('.data/tls') }).prefault({}),

@@ -21,6 +21,7 @@ import {
   openDatabase,
   problemHandler,
   requestIdMiddleware,
+  swaggerRouter,
   type Database,
   type Logger,
 } from '@cryptoutil/infra';
@@ -41,6 +42,7 @@ import {
 } from './domain/signing-keys.js';
 import { interactionRouter } from './interactions/routes.js';
 import { adminAuth } from './api/admin-auth.js';
+import { openApiDocument } from './api/openapi.js';
 import { clientsRouter } from './api/clients.js';
 import { usersRouter } from './api/users.js';
 import type { ClientMetadataValidator } from './domain/clients.js';
@@ -129,7 +131,10 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
       subjectAltNames: config.server.tls_names,
     });
     const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
-    publicServer = https.createServer(serverTlsOptions(tls), publicApp);
+    publicServer = https.createServer(
+      serverTlsOptions({ ...tls, requestClientCert: config.server.request_client_certificates }),
+      publicApp,
+    );
     // Health probes need no credentials; the admin API checks the certificate or the admin token itself.
     adminServer = https.createServer(serverTlsOptions({ ...tls, requestClientCert: true }), adminApp);
   }
@@ -137,6 +142,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   const scheme = options.insecureHttp ? 'http' : 'https';
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const publicPort = await listen(publicServer, host, config.server.public_port);
+  let adminPort = config.server.admin_port;
   const issuer = config.server.issuer ?? `${scheme}://${urlHost}:${publicPort}`;
 
   const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
@@ -165,6 +171,12 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
       policy: { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 },
       totpKey: atRestKey(config.secrets.signing_key_encryption, 'totp-secrets'),
     }),
+  );
+  publicApp.use(
+    swaggerRouter(
+      () => openApiDocument({ version: options.version, adminUrl: `${scheme}://${urlHost}:${adminPort}` }),
+      'cryptoutil Identity admin API',
+    ),
   );
   publicApp.use(jwtTokenEndpoints({ db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys) }));
   const protocol: RequestHandler = (req, res) => void handler(req, res);
@@ -195,7 +207,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   });
   adminApp.use(usersRouter(db), clientsRouter(db, validateClient));
   adminApp.use(notFoundHandler(), problemHandler({ logger }));
-  const adminPort = await listen(adminServer, host, config.server.admin_port);
+  adminPort = await listen(adminServer, host, config.server.admin_port);
 
   const rotationPeriodMs = config.tokens.signing_key_rotation_days * 24 * 3600 * 1000;
   const sweep = setInterval(() => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
@@ -14,11 +14,18 @@ const SECRETS = {
   admin_token: ADMIN_TOKEN,
 };
 
-/** How openid-client reports a 401 `invalid_client` (a challenge in `WWW-Authenticate`). */
-const INVALID_CLIENT = {
-  status: 401,
-  cause: [expect.objectContaining({ parameters: expect.objectContaining({ error: 'invalid_client' }) })],
-};
+/**
+ * A token request refused with `invalid_client`: openid-client reports it as a body error, or as a
+ * `WWW-Authenticate` challenge when the client used HTTP Basic.
+ */
+async function expectInvalidClient(attempt: Promise<unknown>): Promise<void> {
+  const failure = (await attempt.then(
+    () => undefined,
+    (error: unknown) => error,
+  )) as { error?: string; cause?: { parameters?: { error?: string } }[] } | undefined;
+  expect(failure).toBeDefined();
+  expect(failure?.error ?? failure?.cause?.[0]?.parameters?.error).toBe('invalid_client');
+}
 
 interface Answer {
   status: number;
@@ -221,7 +228,7 @@ describeEachDatabase('Identity admin API', (db) => {
     expect(rotated.status).toBe(200);
     const newSecret = String(rotated.body.client_secret);
     expect(newSecret).not.toBe(secret);
-    await expect(grant(secret)).rejects.toMatchObject(INVALID_CLIENT);
+    await expectInvalidClient(grant(secret));
     expect((await grant(newSecret)).access_token).toEqual(expect.any(String));
 
     const renamed = await call('PATCH', `/admin/v1/clients/${clientId}`, { client_name: 'Batch', trusted: true });
@@ -229,8 +236,90 @@ describeEachDatabase('Identity admin API', (db) => {
     expect(renamed.body.client_secret).toBeUndefined();
 
     expect((await call('DELETE', `/admin/v1/clients/${clientId}`)).status).toBe(204);
-    await expect(grant(newSecret)).rejects.toMatchObject(INVALID_CLIENT);
+    await expectInvalidClient(grant(newSecret));
     expect((await call('GET', `/admin/v1/clients/${clientId}`)).status).toBe(404);
+  });
+
+  it('registers a client with a public key that then authenticates with private_key_jwt', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'batch-key-1', alg: 'ES256', use: 'sig' };
+    const clientId = `signed-${db.dialect}`;
+    const created = await call('POST', '/admin/v1/clients', {
+      client_id: clientId,
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [jwk] },
+      scope: 'kms:sign',
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.client_secret).toBeUndefined();
+    const signed = await t.discover(clientId, client.PrivateKeyJwt({ key: privateKey, kid: 'batch-key-1' }));
+    const token = await client.clientCredentialsGrant(signed, { scope: 'kms:sign' });
+    expect(decodeJwt(token.access_token)).toMatchObject({ client_id: clientId, scope: 'kms:sign' });
+    const stranger = await generateKeyPair('ES256');
+    const forged = await t.discover(clientId, client.PrivateKeyJwt({ key: stranger.privateKey, kid: 'batch-key-1' }));
+    await expectInvalidClient(client.clientCredentialsGrant(forged, { scope: 'kms:sign' }));
+  });
+
+  it('authenticates a tls_client_auth client by its CA certificate subject (RFC 8705)', async () => {
+    const clientId = `mtls-${db.dialect}`;
+    const created = await call('POST', '/admin/v1/clients', {
+      client_id: clientId,
+      grant_types: ['client_credentials'],
+      token_endpoint_auth_method: 'tls_client_auth',
+      tls_client_auth_subject_dn: `CN=${clientId}`,
+      scope: 'kms:encrypt',
+    });
+    expect(created.status).toBe(201);
+    const ca = await loadOrCreateCa(t.tlsDir);
+    const withCertificate = async (commonName?: string) => {
+      const leaf = commonName
+        ? await loadOrIssueLeaf(t.tlsDir, commonName, ca, { commonName, usage: 'client' })
+        : undefined;
+      const agent = new Agent({
+        connect: { ca: t.identity.rootCaPem, ...(leaf ? { cert: leaf.chainPem, key: leaf.keyPem } : {}) },
+      });
+      const mtlsFetch = ((url: string, init?: RequestInit) =>
+        undiciFetch(url, { ...(init as object), dispatcher: agent })) as unknown as client.CustomFetch;
+      const config = await client.discovery(new URL(t.identity.issuer), clientId, undefined, client.TlsClientAuth(), {
+        [client.customFetch]: mtlsFetch,
+      });
+      try {
+        return await client.clientCredentialsGrant(config, { scope: 'kms:encrypt' });
+      } finally {
+        await agent.close();
+      }
+    };
+    expect(decodeJwt((await withCertificate(clientId)).access_token)).toMatchObject({ client_id: clientId });
+    await expectInvalidClient(withCertificate(undefined));
+    await expectInvalidClient(withCertificate(`other-${db.dialect}`));
+  });
+
+  it('documents every admin operation in OpenAPI, served with Swagger UI on the public listener', async () => {
+    const res = await t.fetch(`${t.identity.publicUrl}/.well-known/openapi.json`);
+    expect(res.status).toBe(200);
+    const document = (await res.json()) as {
+      servers: { url: string }[];
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, { properties: Record<string, { enum?: string[] }> }> };
+    };
+    expect(document.servers[0]!.url).toBe(t.identity.adminUrl);
+    expect(document.components.schemas.ClientCreate!.properties.token_endpoint_auth_method!.enum).toContain(
+      'tls_client_auth',
+    );
+    // Every documented operation is routed: an unknown id answers the resource's own 404, never the generic one.
+    let operations = 0;
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const method of Object.keys(item).filter((key) => key !== 'parameters')) {
+        const answer = await call(method.toUpperCase(), path.replace('{id}', 'missing-id'));
+        expect([path, method, answer.body.code]).not.toEqual([path, method, 'not_found']);
+        operations += 1;
+      }
+    }
+    expect(operations).toBe(11);
+    const ui = await t.fetch(`${t.identity.publicUrl}/ui/swagger/`);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain('cryptoutil Identity admin API');
   });
 
   it('checks client metadata with the provider before storing it', async () => {

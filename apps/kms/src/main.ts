@@ -9,10 +9,10 @@ import {
   createShutdown,
   loadStartupConfig,
   startTelemetry,
+  swaggerRouter,
   telemetryOptionsFromEnv,
 } from '@cryptoutil/infra';
 import { openApiDocument } from './api/openapi.js';
-import { swaggerRouter } from './api/swagger.js';
 import { UnsealError } from './barrier/unseal.js';
 import { kmsConfigSchema } from './config.js';
 import { startKms } from './server.js';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     version,
     dev: cli.dev,
     insecureHttp: cli.devInsecureHttp,
-    extraRouters: [swaggerRouter(openApiDocument({ version }))],
+    extraRouters: [swaggerRouter(openApiDocument({ version }), 'cryptoutil KMS API')],
     onShutdownRequest: () => void shutdown.shutdown('admin request'),
   });
   shutdown.addHook('kms', () => kms.close());

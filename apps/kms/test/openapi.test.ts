@@ -4,7 +4,7 @@ import express from 'express';
 import request from 'supertest';
 import { DATA_KEY_ALGORITHMS, KEY_ALGORITHM_NAMES } from '@cryptoutil/jose-authority';
 import { openApiDocument } from '../src/api/openapi.js';
-import { OPENAPI_PATH, SWAGGER_UI_PATH, swaggerRouter } from '../src/api/swagger.js';
+import { OPENAPI_PATH, SWAGGER_UI_PATH, swaggerRouter } from '@cryptoutil/infra';
 
 /** Every method and path of kms.md "Resources" (relative to both API prefixes). */
 const CONTRACT: [method: string, path: string][] = [

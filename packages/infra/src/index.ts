@@ -15,3 +15,4 @@ export * from './telemetry.js';
 export * from './tracing.js';
 export * from './password-hash.js';
 export * from './request-body.js';
+export * from './swagger.js';

@@ -20,14 +20,23 @@ const metadataFields = {
   grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).min(1),
   redirect_uris: z.array(z.url()).max(32),
   post_logout_redirect_uris: z.array(z.url()).max(32),
-  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']),
+  token_endpoint_auth_method: z.enum([
+    'client_secret_basic',
+    'client_secret_post',
+    'private_key_jwt',
+    'tls_client_auth',
+    'none',
+  ]),
+  /** For `tls_client_auth`: the certificate's subject DN (e.g. `CN=batch.example`) or one of its DNS names. */
+  tls_client_auth_subject_dn: z.string().min(3).max(1024),
+  tls_client_auth_san_dns: z.string().min(1).max(253),
   scope: z.string().max(2048),
   jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(16) }),
 };
 
 const metadataSchema = z.strictObject(metadataFields).partial();
 
-const createSchema = metadataSchema.extend({
+export const clientCreateSchema = metadataSchema.extend({
   client_id: z
     .string()
     .regex(/^[A-Za-z0-9._-]{3,64}$/, 'use 3-64 letters, digits, ".", "_" or "-"')
@@ -38,14 +47,14 @@ const createSchema = metadataSchema.extend({
   tenant_id: z.uuid().optional(),
 });
 
-const updateSchema = metadataSchema
+export const clientUpdateSchema = metadataSchema
   .extend({ trusted: z.boolean().optional(), tenant_id: z.uuid().nullable().optional() })
   .refine((body) => Object.keys(body).length > 0, 'name at least one field to change');
 
 export function clientsRouter(db: Database, validate: ClientMetadataValidator): Router {
   const router = Router();
   router.post('/admin/v1/clients', async (req, res) => {
-    const { client_id: clientId, trusted, tenant_id: tenantId, ...metadata } = parseBody(createSchema, req);
+    const { client_id: clientId, trusted, tenant_id: tenantId, ...metadata } = parseBody(clientCreateSchema, req);
     const created = await createClient(db, validate, { clientId, trusted, tenantId, metadata });
     res
       .status(201)
@@ -60,7 +69,7 @@ export function clientsRouter(db: Database, validate: ClientMetadataValidator): 
     res.json(clientJson(await getClient(db, req.params.id)));
   });
   router.patch('/admin/v1/clients/:id', async (req, res) => {
-    const { trusted, tenant_id: tenantId, ...metadata } = parseBody(updateSchema, req);
+    const { trusted, tenant_id: tenantId, ...metadata } = parseBody(clientUpdateSchema, req);
     const updated = await updateClient(db, validate, req.params.id, {
       trusted,
       tenantId,

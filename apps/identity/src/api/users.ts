@@ -10,7 +10,7 @@ const username = z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'use 1-64 letters, 
 const password = z.string().min(12, 'needs at least 12 characters').max(1024);
 const roles = z.array(z.string().regex(/^[A-Za-z0-9:._-]{1,64}$/, 'is not a role name')).max(64);
 
-const createSchema = z.strictObject({
+export const userCreateSchema = z.strictObject({
   username,
   password,
   email: z.email().optional(),
@@ -22,7 +22,7 @@ const createSchema = z.strictObject({
   totp_required: z.boolean().optional(),
 });
 
-const updateSchema = z
+export const userUpdateSchema = z
   .strictObject({
     password: password.optional(),
     email: z.email().nullable().optional(),
@@ -40,7 +40,7 @@ const updateSchema = z
 export function usersRouter(db: Database): Router {
   const router = Router();
   router.post('/admin/v1/users', async (req, res) => {
-    const body = parseBody(createSchema, req);
+    const body = parseBody(userCreateSchema, req);
     const user = await createUser(db, { ...body, tenantId: body.tenant_id, totpRequired: body.totp_required });
     res.status(201).location(`/admin/v1/users/${user.id}`).json(userJson(user));
   });
@@ -51,7 +51,7 @@ export function usersRouter(db: Database): Router {
     res.json(userJson(await getUser(db, req.params.id)));
   });
   router.patch('/admin/v1/users/:id', async (req, res) => {
-    const body = parseBody(updateSchema, req);
+    const body = parseBody(userUpdateSchema, req);
     const { tenant_id: tenantId, totp_required: totpRequired, reset_totp: resetTotp, ...rest } = body;
     res.json(userJson(await updateUser(db, req.params.id, { ...rest, tenantId, totpRequired, resetTotp })));
   });

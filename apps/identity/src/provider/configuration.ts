@@ -18,6 +18,7 @@ import { findUserById } from '../data/user-repository.js';
 import { OIDC_SCOPES, parseScopes } from '../domain/scopes.js';
 import { findAccount } from './account.js';
 import { providerClientMetadata } from './client-metadata.js';
+import { tlsClientAuth } from './tls-client-auth.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
 import { renderErrorPage } from '../interactions/views.js';
 
@@ -77,7 +78,7 @@ export function createProvider(options: ProviderOptions): Provider {
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'],
     responseTypes: ['code'],
     pkce: { required: () => true },
     rotateRefreshToken: true,
@@ -104,6 +105,7 @@ export function createProvider(options: ProviderOptions): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      mTLS: { enabled: true, tlsClientAuth: true, ...tlsClientAuth },
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },

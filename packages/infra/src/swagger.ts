@@ -35,23 +35,29 @@ export const SWAGGER_UI_CSP = [
 /** Files of swagger-ui-dist that would show its demo (the Petstore document from an external host). */
 const HIDDEN_DIST_FILES = new Set(['/index.html', '/swagger-initializer.js', '/package.json']);
 
-const UI_OPTIONS: SwaggerUiOptions = {
+const uiOptions = (title: string): SwaggerUiOptions => ({
   swaggerUrl: OPENAPI_PATH,
-  customSiteTitle: 'cryptoutil KMS API',
+  customSiteTitle: title,
   swaggerOptions: {
     validatorUrl: null,
     displayOperationId: true,
     persistAuthorization: false,
     tryItOutEnabled: false,
   },
-};
+});
 
-export function swaggerRouter(document: object): Router {
+/**
+ * The document at `/.well-known/openapi.json` and the UI at `/ui/swagger/`, titled `title`. The document
+ * may be given as a function, read at the first request (e.g. once the listeners know their ports).
+ */
+export function swaggerRouter(document: object | (() => object), title = 'cryptoutil API'): Router {
+  const UI_OPTIONS = uiOptions(title);
   const router = Router();
-  const body = JSON.stringify(document);
+  let body: string | undefined;
 
   router.get(OPENAPI_PATH, (_req, res) => {
     res.setHeader('Cache-Control', 'no-cache');
+    body ??= JSON.stringify(typeof document === 'function' ? document() : document);
     res.type('application/json').send(body);
   });
 

@@ -6,6 +6,7 @@ import {
   hashPassword,
   isPasswordHash,
   parsePasswordHash,
+  verifiedSecretCache,
   verifyPassword,
 } from './password-hash.js';
 
@@ -48,5 +49,43 @@ describe('password hashes', () => {
     '$pbkdf2-sha256$i=10$AAAA$AAAA',
   ])('refuses a malformed hash %p', async (encoded) => {
     await expect(verifyPassword(encoded, 'x')).rejects.toBeInstanceOf(PasswordHashFormatError);
+  });
+});
+
+describe('verified secret cache', () => {
+  it('runs the full check once per hash and secret within the TTL, never caches a failure, and is bounded', async () => {
+    let clock = 0;
+    const calls: string[] = [];
+    const verify = verifiedSecretCache({
+      ttlMs: 1000,
+      maxEntries: 2,
+      now: () => clock,
+      verify: async (encoded, secret) => {
+        calls.push(`${encoded}:${secret}`);
+        return secret === 'right';
+      },
+    });
+    expect(await verify('h1', 'right')).toBe(true);
+    expect(await verify('h1', 'right')).toBe(true);
+    expect(calls).toEqual(['h1:right']);
+    expect(await verify('h1', 'wrong')).toBe(false);
+    expect(await verify('h1', 'wrong')).toBe(false);
+    expect(calls).toHaveLength(3);
+    // A rotated secret means a new stored hash: a separate entry.
+    expect(await verify('h2', 'right')).toBe(true);
+    expect(calls).toHaveLength(4);
+    clock = 1001;
+    expect(await verify('h1', 'right')).toBe(true);
+    expect(calls).toHaveLength(5);
+    expect(await verify('h3', 'right')).toBe(true);
+    expect(await verify('h2', 'right')).toBe(true);
+    expect(calls).toHaveLength(7);
+  });
+
+  it('checks with PBKDF2 by default', async () => {
+    const encoded = await hashPassword('client-secret', 1000);
+    const verify = verifiedSecretCache();
+    expect(await verify(encoded, 'client-secret')).toBe(true);
+    expect(await verify(encoded, 'client-secreT')).toBe(false);
   });
 });

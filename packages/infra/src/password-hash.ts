@@ -3,7 +3,7 @@
  * (OWASP 2023; KMS-12, IDN-12), stored as `$pbkdf2-sha256$i=<iterations>$<b64 salt>$<b64 hash>` so the
  * parameters travel with the hash and can be raised later. Comparison is constant-time. Never bcrypt.
  */
-import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const derive = promisify(pbkdf2);
@@ -52,4 +52,38 @@ export async function verifyPassword(encoded: string, password: string): Promise
   const { iterations, salt, hash } = parsePasswordHash(encoded);
   const candidate = await derive(password.normalize('NFC'), salt, iterations, hash.length, 'sha256');
   return timingSafeEqual(candidate, hash);
+}
+
+export interface VerifiedSecretCacheOptions {
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+  /** The full check (default `verifyPassword`). */
+  verify?: (encoded: string, secret: string) => Promise<boolean>;
+}
+
+/**
+ * `verifyPassword` for machine secrets that are presented on every call (client secrets, API keys):
+ * a match is remembered for `ttlMs` (default 5 min) under an HMAC, with a per-process random key, of
+ * the stored hash and the presented secret, so repeated calls skip the 600,000 PBKDF2 iterations.
+ * Failures are never cached (guessing still costs full price), and a rotated secret has a new hash,
+ * so the old secret stops matching at once. Bounded: the oldest entry leaves first.
+ */
+export function verifiedSecretCache(options: VerifiedSecretCacheOptions = {}) {
+  const ttlMs = options.ttlMs ?? 5 * 60_000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const now = options.now ?? Date.now;
+  const verify = options.verify ?? verifyPassword;
+  const key = randomBytes(32);
+  const verified = new Map<string, number>();
+  return async (encoded: string, secret: string): Promise<boolean> => {
+    const id = createHmac('sha256', key).update(encoded).update('\0').update(secret.normalize('NFC')).digest('base64');
+    const expires = verified.get(id);
+    if (expires !== undefined && expires > now()) return true;
+    verified.delete(id);
+    if (!(await verify(encoded, secret))) return false;
+    if (verified.size >= maxEntries) verified.delete(verified.keys().next().value as string);
+    verified.set(id, now() + ttlMs);
+    return true;
+  };
 }

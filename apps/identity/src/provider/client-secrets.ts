@@ -5,7 +5,13 @@
  * assertions (`client_secret_jwt`) are not enabled, so the hash is never used as a key.
  */
 import type Provider from 'oidc-provider';
-import { isPasswordHash, verifyPassword } from '@cryptoutil/infra';
+import { isPasswordHash, verifiedSecretCache } from '@cryptoutil/infra';
+
+/**
+ * Client secrets are presented on every token and introspection call: a verified one is remembered
+ * for a few minutes so a resource server's frequent introspections do not each cost a full PBKDF2.
+ */
+export const verifyClientSecret = verifiedSecretCache();
 
 export function verifyHashedClientSecrets(provider: Provider): void {
   const prototype = provider.Client.prototype as unknown as {
@@ -15,6 +21,6 @@ export function verifyHashedClientSecrets(provider: Provider): void {
   prototype.compareClientSecret = async function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     const stored = this.clientSecret;
     if (typeof stored !== 'string' || !isPasswordHash(stored)) return false;
-    return verifyPassword(stored, actual);
+    return verifyClientSecret(stored, actual);
   };
 }

@@ -8,9 +8,10 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
-import { verifyPassword, type Database } from '@cryptoutil/infra';
+import type { Database } from '@cryptoutil/infra';
 import { findClient } from '../data/client-repository.js';
 import { isJtiRevoked, revokeJti } from '../data/revoked-token-repository.js';
+import { verifyClientSecret } from './client-secrets.js';
 
 export interface JwtTokenEndpointOptions {
   db: Database;
@@ -46,7 +47,7 @@ async function authenticateClient(db: Database, req: Request, body: Body): Promi
   if (!clientId || !secret) return undefined;
   const client = await findClient(db, clientId);
   if (!client?.secretHash) return undefined;
-  return (await verifyPassword(client.secretHash, secret)) ? clientId : undefined;
+  return (await verifyClientSecret(client.secretHash, secret)) ? clientId : undefined;
 }
 
 async function verifyAccessToken(options: JwtTokenEndpointOptions, token: string): Promise<JWTPayload | undefined> {

@@ -1,0 +1,231 @@
+/**
+ * Validates bearer access tokens for a resource server (integration.md "Token validation"): JWKS from
+ * the issuer's discovery document (cached), RFC 9068 `at+jwt` type, algorithm allow-list on the
+ * protected header (`none` and HMAC never), issuer, audience and times with clock tolerance, then, as
+ * the revocation mode asks, introspection. The result is a typed principal.
+ */
+import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { RevocationChecker, type IntrospectionAuth, type RevocationMode } from './introspection.js';
+import { JwksCache } from './jwks-cache.js';
+import { parseScopes } from './scopes.js';
+import { TokenValidationError } from './token-errors.js';
+
+export const DEFAULT_TOKEN_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+
+export interface TokenValidatorOptions {
+  /** Expected `iss`; its discovery document names the JWKS and introspection endpoints. */
+  issuer: string;
+  /** Expected `aud` (one of). */
+  audience: string | readonly string[];
+  /** How to reach the issuer (e.g. a fetch that trusts the project CA, with a client certificate). */
+  fetch?: typeof fetch;
+  jwksCacheTtlMs?: number;
+  jwksCooldownMs?: number;
+  clockToleranceSeconds?: number;
+  /** Only asymmetric algorithms are accepted, whatever is listed here. */
+  algorithms?: readonly string[];
+  revocation?: { mode?: RevocationMode; intervalMs?: number; auth?: IntrospectionAuth };
+  /** Timeout for each call to the issuer. */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+/** Claims the validator reads itself; every other claim is kept in `custom`. */
+const KNOWN_CLAIMS = new Set([
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'nbf',
+  'iat',
+  'jti',
+  'client_id',
+  'scope',
+  'scp',
+  'tenant_id',
+  'tenant_ids',
+  'roles',
+  'gid',
+  'auth_time',
+  'acr',
+  'amr',
+  'azp',
+  'sid',
+  'cnf',
+  'name',
+  'given_name',
+  'family_name',
+  'middle_name',
+  'nickname',
+  'preferred_username',
+  'profile',
+  'picture',
+  'website',
+  'email',
+  'email_verified',
+  'gender',
+  'birthdate',
+  'zoneinfo',
+  'locale',
+  'phone_number',
+  'phone_number_verified',
+  'address',
+  'updated_at',
+]);
+
+/** Who called, as the token says. */
+export interface Principal {
+  subject: string;
+  clientId: string | undefined;
+  /** Scopes as granted (before any implication is expanded). */
+  scopes: readonly string[];
+  tenantId: string | undefined;
+  /** Every tenant the token names (`tenant_id` first, then `tenant_ids`). */
+  tenantIds: readonly string[];
+  roles: readonly string[];
+  tokenId: string | undefined;
+  issuer: string;
+  audience: readonly string[];
+  expiresAt: number;
+  /** The whole verified payload, standard claims included. */
+  claims: Readonly<JWTPayload>;
+  /** Claims that are neither registered JWT/OAuth/OIDC claims nor tenancy/roles. */
+  custom: Readonly<Record<string, unknown>>;
+}
+
+function strings(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+export function principalFromClaims(claims: JWTPayload): Principal {
+  const tenantIds = [...new Set([...strings(claims.tenant_id), ...strings(claims.tenant_ids)])];
+  return {
+    subject: String(claims.sub ?? ''),
+    clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined,
+    scopes: parseScopes(typeof claims.scope === 'string' ? claims.scope : strings(claims.scp)),
+    tenantId: tenantIds[0],
+    tenantIds,
+    roles: strings(claims.roles),
+    tokenId: claims.jti,
+    issuer: String(claims.iss),
+    audience: strings(claims.aud),
+    expiresAt: Number(claims.exp),
+    claims,
+    custom: Object.fromEntries(Object.entries(claims).filter(([name]) => !KNOWN_CLAIMS.has(name))),
+  };
+}
+
+/** Maps a `jose` verification failure to our code, naming the claim that failed. */
+function tokenError(error: unknown): TokenValidationError {
+  if (error instanceof TokenValidationError) return error;
+  if (error instanceof errors.JWTExpired) {
+    return new TokenValidationError('token_expired', 'The token has expired.', { claim: 'exp' });
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'iss') {
+      return new TokenValidationError('invalid_issuer', 'The token comes from another issuer.', { claim: 'iss' });
+    }
+    if (error.claim === 'aud') {
+      return new TokenValidationError('invalid_audience', 'The token is meant for another audience.', {
+        claim: 'aud',
+      });
+    }
+    const reason =
+      error.claim === 'nbf' ? 'The token is not valid yet.' : `The token's ${error.claim} claim is invalid.`;
+    return new TokenValidationError('invalid_token', reason, { claim: error.claim });
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return new TokenValidationError('invalid_signature', 'The token signature does not verify.');
+  }
+  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) {
+    return new TokenValidationError(
+      'invalid_signature',
+      'The token was signed with a key the issuer does not publish.',
+      {
+        claim: 'kid',
+      },
+    );
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return new TokenValidationError('invalid_token', 'The token is signed with an algorithm that is not allowed.', {
+      claim: 'alg',
+    });
+  }
+  return new TokenValidationError('invalid_token', 'The token is malformed.');
+}
+
+export class TokenValidator {
+  readonly jwks: JwksCache;
+  readonly revocation: RevocationChecker;
+  readonly #options: TokenValidatorOptions;
+  readonly #algorithms: string[];
+
+  constructor(options: TokenValidatorOptions) {
+    const fetcher = options.fetch ?? fetch;
+    const now = options.now ?? Date.now;
+    const timeoutMs = options.timeoutMs ?? 5000;
+    this.#options = options;
+    const asymmetric = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
+    this.#algorithms = (options.algorithms ?? DEFAULT_TOKEN_ALGORITHMS).filter((alg) => asymmetric.has(alg));
+    this.jwks = new JwksCache({
+      issuer: options.issuer,
+      fetch: fetcher,
+      ttlMs: options.jwksCacheTtlMs ?? 300_000,
+      cooldownMs: options.jwksCooldownMs ?? 30_000,
+      timeoutMs,
+      now,
+    });
+    this.revocation = new RevocationChecker(
+      {
+        mode: options.revocation?.mode ?? 'sensitive-only',
+        intervalMs: options.revocation?.intervalMs ?? 300_000,
+        ...(options.revocation?.auth ? { auth: options.revocation.auth } : {}),
+        fetch: fetcher,
+        timeoutMs,
+        now,
+      },
+      this.jwks,
+    );
+  }
+
+  /**
+   * The principal of a valid token; `sensitive` operations also check revocation in the default mode.
+   * Throws `TokenValidationError`.
+   */
+  async validate(token: string | undefined, options: { sensitive?: boolean } = {}): Promise<Principal> {
+    if (!token) throw new TokenValidationError('missing_token', 'A bearer token is required.');
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
+      throw new TokenValidationError('invalid_token', 'The token is malformed.');
+    }
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.jwks.getKey, {
+        issuer: this.#options.issuer,
+        audience: [...(typeof this.#options.audience === 'string' ? [this.#options.audience] : this.#options.audience)],
+        algorithms: this.#algorithms,
+        clockTolerance: this.#options.clockToleranceSeconds ?? 30,
+        typ: 'at+jwt',
+        requiredClaims: ['exp', 'sub'],
+        ...(this.#options.now ? { currentDate: new Date(this.#options.now()) } : {}),
+      }));
+    } catch (error) {
+      throw tokenError(error);
+    }
+    if (this.revocation.needsCheck(options.sensitive === true)) {
+      await this.revocation.assertActive(token, payload.jti);
+    }
+    return principalFromClaims(payload);
+  }
+}

@@ -19,7 +19,7 @@ function project(dir, name) {
     transform: { '^.+\\.ts$': swc },
     moduleNameMapper: {
       // Workspace packages resolve to their sources, so tests never need a build.
-      '^@cryptoutil/infra/testing$': '<rootDir>/../../packages/infra/src/testing/index.ts',
+      '^@cryptoutil/([a-z-]+)/testing$': '<rootDir>/../../packages/$1/src/testing/index.ts',
       '^@cryptoutil/([a-z-]+)$': '<rootDir>/../../packages/$1/src/index.ts',
       '^(\\.{1,2}/.*)\\.js$': '$1',
     },

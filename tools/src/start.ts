@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
@@ -19,6 +19,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DATA = join(ROOT, '.data');
 const TLS_DIR = join(DATA, 'tls');
 const HEALTH_TIMEOUT_MS = 30_000;
+/** Demo-only: the seeded `kms-service` client's secret (deployments/identity/secrets). */
+const KMS_SERVICE_SECRET = join(ROOT, 'deployments/identity/secrets/kms-service.secret');
 /** Demo-only: protects .data/tls/demo-client/bundle.p12 (import it into a browser to reach the admin listeners). */
 const DEMO_CLIENT_P12_PASSWORD = 'demo-client-password';
 
@@ -55,7 +57,17 @@ const SERVICES: Service[] = [
     name: 'kms',
     publicUrl: 'https://127.0.0.1:8081',
     adminUrl: 'https://127.0.0.1:9081',
-    config: async (dir) => ['unseal:', '  mode: simple', '  secrets:', `    - ${await secretFile(dir, 'unseal')}`],
+    config: async (dir) => [
+      'unseal:',
+      '  mode: simple',
+      '  secrets:',
+      `    - ${await secretFile(dir, 'unseal')}`,
+      'auth:',
+      '  identity:',
+      '    issuer: https://127.0.0.1:8082',
+      '    client_id: kms-service',
+      `    client_secret: file://${KMS_SERVICE_SECRET}`,
+    ],
   },
 ];
 
@@ -109,16 +121,34 @@ async function waitReady(service: Service, dispatcher: Agent, child: ChildProces
   }
 }
 
+/** A client-credentials access token for the KMS, from Identity, as the demo's `kms-service`. */
+async function kmsToken(dispatcher: Agent, scope: string): Promise<string> {
+  const secret = (await readFile(KMS_SERVICE_SECRET, 'utf8')).trim();
+  const res = await request('https://127.0.0.1:8082/token', {
+    method: 'POST',
+    dispatcher,
+    headers: {
+      authorization: `Basic ${Buffer.from(`kms-service:${secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+  });
+  const body = (await res.body.json()) as { access_token?: string; error?: string };
+  if (!body.access_token) throw new Error(`Identity refused a token for kms-service: ${body.error ?? res.statusCode}`);
+  return body.access_token;
+}
+
 async function ensureDemoKeys(dispatcher: Agent, kmsUrl: string): Promise<void> {
   const api = `${kmsUrl}/service/api/v1`;
+  const headers = { authorization: `Bearer ${await kmsToken(dispatcher, 'kms:admin')}` };
   for (const key of DEMO_KEYS) {
-    const found = await request(`${api}/elastickeys?name=${encodeURIComponent(key.name)}`, { dispatcher });
+    const found = await request(`${api}/elastickeys?name=${encodeURIComponent(key.name)}`, { dispatcher, headers });
     const page = (await found.body.json()) as { total: number };
     if (page.total > 0) continue;
     const created = await request(`${api}/elastickey`, {
       method: 'POST',
       dispatcher,
-      headers: { 'content-type': 'application/json' },
+      headers: { ...headers, 'content-type': 'application/json' },
       body: JSON.stringify(key),
     });
     await created.body.dump();
@@ -170,7 +200,8 @@ async function main(): Promise<void> {
       `  Trust      ${caPath}`,
       '  Users      demo-admin / demo-admin-password, demo-user / demo-user-password',
       '  Clients    kms-service (client_credentials, secret in deployments/identity/secrets/kms-service.secret), demo-spa (public, code + PKCE), demo-web',
-      `  Try        curl --cacert ${caPath} ${'https://127.0.0.1:8081'}/service/api/v1/elastickeys`,
+      `  Token      TOKEN=$(curl -s --cacert ${caPath} -u kms-service:$(cat ${KMS_SERVICE_SECRET}) -d grant_type=client_credentials -d scope=kms:admin https://127.0.0.1:8082/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
+      `  Try        curl --cacert ${caPath} -H "Authorization: Bearer $TOKEN" https://127.0.0.1:8081/service/api/v1/elastickeys`,
       '',
       'Press Ctrl-C to stop.',
       '',

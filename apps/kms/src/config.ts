@@ -40,6 +40,31 @@ export const kmsConfigSchema = z.strictObject({
       cache_ttl_seconds: z.number().int().min(1).default(300),
     })
     .prefault({}),
+  /**
+   * Callers authenticate with access tokens from Identity (integration.md). Without it the API is open,
+   * so the KMS then only binds to loopback.
+   */
+  auth: z
+    .strictObject({
+      identity: z.strictObject({
+        /** Identity's issuer URL; its discovery document names the JWKS and introspection endpoints. */
+        issuer: z.url(),
+        /** Expected `aud`; default the KMS's own public URL. */
+        audience: z.string().min(1).optional(),
+        jwks_cache_ttl_seconds: z.number().int().min(1).default(300),
+        jwks_cooldown_seconds: z.number().int().min(0).default(30),
+        clock_tolerance_seconds: z.number().int().min(0).max(300).default(30),
+        revocation_check: z.enum(['sensitive-only', 'every-request', 'interval']).default('sensitive-only'),
+        revocation_interval_seconds: z.number().int().min(1).default(300),
+        error_detail: z.enum(['minimal', 'standard', 'verbose']).default('standard'),
+        /** The KMS's own client at Identity, for introspection (client_secret_basic). */
+        client_id: z.string().min(1).default('kms-service'),
+        client_secret: z.string().min(16),
+        /** PEM file of the CA that Identity's certificate chains to; default the KMS's own root CA. */
+        ca_file: z.string().optional(),
+      }),
+    })
+    .optional(),
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 

@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, migrate, openDatabase, type Database, type Logger } from '@cryptoutil/infra';
-import { loadOrCreateCa, loadOrIssueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+import { clientTlsOptions, loadOrCreateCa, loadOrIssueLeaf, serverTlsOptions } from '@cryptoutil/tls';
 import { createAdminApp } from './api/admin.js';
 import { createPublicApp } from './api/app.js';
 import { Barrier } from './barrier/barrier.js';
@@ -16,7 +16,12 @@ import type { KmsConfig } from './config.js';
 import { KMS_MIGRATIONS } from './data/schema.js';
 import { destroyExpiredElasticKeys } from './domain/elastic-key.js';
 import type { KmsContext } from './domain/kms-context.js';
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
+import { readFile } from 'node:fs/promises';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { TokenValidator, bearerGuard } from '@cryptoutil/jose-authority';
+import { accessControl } from './api/access.js';
+import { KMS_SCOPE_IMPLICATIONS } from './domain/scopes.js';
 
 export interface StartOptions {
   config: KmsConfig;
@@ -85,14 +90,14 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export async function startKms(options: StartOptions): Promise<RunningKms> {
   const { config, logger } = options;
-  if (!LOOPBACK.has(config.server.bind_address)) {
-    // The service API has no caller authentication yet (realms, API keys and bearer tokens come next):
-    // until it does, it must not be reachable from another host.
+  if (!config.auth && !LOOPBACK.has(config.server.bind_address)) {
+    // Without caller authentication the API must not be reachable from another host.
     throw new ConfigError(
-      'server.bind_address: the KMS API has no authentication yet; bind to 127.0.0.1 or ::1',
+      'server.bind_address: without auth.identity the KMS API is open; bind to 127.0.0.1 or ::1',
       'server.bind_address',
     );
   }
+  if (!config.auth) logger.warn('no auth.identity configured: the KMS API is open to every local caller');
   const { db, barrier } = await openUnsealed(config, logger);
   const context: KmsContext = {
     db,
@@ -100,14 +105,19 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     now: () => new Date(),
     deleteGracePeriodMs: config.keys.delete_grace_period_seconds * 1000,
   };
+  // The validator needs the public URL (the default audience), known once the listener is bound.
+  let access: RequestHandler | undefined;
+  let validator: TokenValidator | undefined;
   const publicApp = createPublicApp(context, {
     logger,
+    ...(config.auth ? { access: (req, res, next) => (access as RequestHandler)(req, res, next) } : {}),
     bodyLimitBytes: config.server.body_limit_bytes,
     ...(options.extraRouters ? { extraRouters: options.extraRouters } : {}),
   });
   const adminApp = createAdminApp(context, {
     version: options.version,
     logger,
+    ...(config.auth ? { checks: { identity: async () => (validator as TokenValidator).jwks.ready() } } : {}),
     ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
   });
 
@@ -133,6 +143,37 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   const urlHost = host.includes(':') ? `[${host}]` : host;
   const publicPort = await listen(publicServer, host, config.server.public_port);
   const adminPort = await listen(adminServer, host, config.server.admin_port);
+  const publicUrl = `${scheme}://${urlHost}:${publicPort}`;
+  let identityAgent: Agent | undefined;
+  if (config.auth) {
+    const identity = config.auth.identity;
+    identityAgent = new Agent({
+      connect: clientTlsOptions({ rootCa: identity.ca_file ? await readFile(identity.ca_file, 'utf8') : ca.rootPem }),
+    });
+    const dispatcher = identityAgent;
+    validator = new TokenValidator({
+      issuer: identity.issuer,
+      audience: identity.audience ?? publicUrl,
+      fetch: ((url: string, init?: RequestInit) =>
+        undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch,
+      jwksCacheTtlMs: identity.jwks_cache_ttl_seconds * 1000,
+      jwksCooldownMs: identity.jwks_cooldown_seconds * 1000,
+      clockToleranceSeconds: identity.clock_tolerance_seconds,
+      revocation: {
+        mode: identity.revocation_check,
+        intervalMs: identity.revocation_interval_seconds * 1000,
+        auth: { method: 'client_secret_basic', clientId: identity.client_id, clientSecret: identity.client_secret },
+      },
+    });
+    access = accessControl(
+      bearerGuard({
+        validator,
+        realm: 'kms',
+        errorDetail: identity.error_detail,
+        implications: KMS_SCOPE_IMPLICATIONS,
+      }),
+    );
+  }
 
   const sweep = setInterval(() => {
     destroyExpiredElasticKeys(context).then(
@@ -149,7 +190,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     });
   return {
     context,
-    publicUrl: `${scheme}://${urlHost}:${publicPort}`,
+    publicUrl,
     adminUrl: `${scheme}://${urlHost}:${adminPort}`,
     rootCaPem: ca.rootPem,
     publicServer,
@@ -157,6 +198,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     async close() {
       clearInterval(sweep);
       await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
+      await identityAgent?.close();
       barrier.seal();
       await db.close();
     },

@@ -3,6 +3,7 @@
  * database, driven with supertest that trusts only that CA.
  */
 import https from 'node:https';
+import type { RequestHandler } from 'express';
 import request from 'supertest';
 import type { Database } from '@cryptoutil/infra';
 import { createCaHierarchy, issueLeaf, serverTlsOptions } from '@cryptoutil/tls';
@@ -32,7 +33,10 @@ export interface TestKms {
   admin: (method: 'get' | 'post', path: string) => request.Test;
 }
 
-export async function startTestKms(db: Database, options: { bodyLimitBytes?: number } = {}): Promise<TestKms> {
+export async function startTestKms(
+  db: Database,
+  options: { bodyLimitBytes?: number; access?: RequestHandler } = {},
+): Promise<TestKms> {
   const barrier = await Barrier.unseal(db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
   const clock = { now: new Date() };
   const ctx: KmsContext = { db, barrier, now: () => clock.now, deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS };

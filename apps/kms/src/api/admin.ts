@@ -11,6 +11,7 @@ import {
   memoryCheck,
   notFoundHandler,
   problemHandler,
+  type HealthCheck,
   type Logger,
 } from '@cryptoutil/infra';
 import type { BarrierTier } from '../barrier/barrier.js';
@@ -22,6 +23,8 @@ export interface AdminAppOptions {
   version: string;
   onShutdown?: () => void | Promise<void>;
   logger?: Logger;
+  /** More readiness dependencies (e.g. Identity's JWKS). */
+  checks?: Record<string, HealthCheck>;
 }
 
 export function createAdminApp(ctx: KmsContext, options: AdminAppOptions): Express {
@@ -38,6 +41,7 @@ export function createAdminApp(ctx: KmsContext, options: AdminAppOptions): Expre
           return { sealed: false, cached_keys: ctx.barrier.cachedKeys };
         },
         memory: memoryCheck(),
+        ...options.checks,
       },
       ...(options.onShutdown ? { onShutdown: options.onShutdown } : {}),
     }),

@@ -3,7 +3,7 @@
  * (machine clients) and `/browser/api/v1` (browser), optional extra routes (OpenAPI, Swagger UI),
  * and problem+json for everything that goes wrong.
  */
-import express, { Router, type Express } from 'express';
+import express, { Router, type Express, type RequestHandler } from 'express';
 import { applySecurityDefaults, notFoundHandler, problemHandler, type Logger } from '@cryptoutil/infra';
 import type { KmsContext } from '../domain/kms-context.js';
 import { cryptoRouter } from './crypto.js';
@@ -17,6 +17,8 @@ export interface PublicAppOptions {
   bodyLimitBytes?: number;
   /** Mounted before the API (e.g. Swagger UI with its own CSP). */
   extraRouters?: Router[];
+  /** Authentication and authorization in front of every API route; absent: open (loopback only). */
+  access?: RequestHandler;
 }
 
 export function createPublicApp(ctx: KmsContext, options: PublicAppOptions = {}): Express {
@@ -27,6 +29,7 @@ export function createPublicApp(ctx: KmsContext, options: PublicAppOptions = {})
   });
   for (const router of options.extraRouters ?? []) app.use(router);
   const api = Router();
+  if (options.access) api.use(options.access);
   api.use(elasticKeysRouter(ctx), materialKeysRouter(ctx), cryptoRouter(ctx));
   for (const prefix of API_PREFIXES) app.use(prefix, api);
   app.use(notFoundHandler());

@@ -12,13 +12,9 @@ import {
   revokeMaterialKey,
 } from '../domain/material-key.js';
 import { materialKeyJson, pageJson } from './presenters.js';
-import { pageRequest, queryDate, queryUuids, uuidParam } from './validation.js';
+import { hasBody, pageRequest, queryDate, queryUuids, uuidParam } from './validation.js';
 
 const importSchema = z.strictObject({ jwk: z.record(z.string(), z.unknown()) });
-
-function hasBody(req: Request): boolean {
-  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-}
 
 function materialFilter(req: Request): MaterialKeyFilter {
   const filter: MaterialKeyFilter = { materialKeyIds: queryUuids(req, 'material_key_id') };

@@ -108,3 +108,7 @@ export function bodyCompact(req: Request): string {
   if (Buffer.isBuffer(req.body) && req.is('application/jose')) return req.body.toString('utf8').trim();
   throw new UnsupportedMediaTypeError('Send the JWE or JWS compact serialization as text/plain.');
 }
+
+export function hasBody(req: Request): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}

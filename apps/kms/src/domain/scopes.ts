@@ -1,0 +1,43 @@
+/**
+ * The KMS's scopes (integration.md "Hybrid scope enforcement"): fine scopes per operation, and the
+ * coarse scopes Identity grants that imply them (expanded one level, then matched exactly).
+ */
+import type { ScopeImplications } from '@cryptoutil/jose-authority';
+
+export const KMS_FINE_SCOPES = [
+  'kms:encrypt',
+  'kms:decrypt',
+  'kms:sign',
+  'kms:verify',
+  'kms:generate',
+  'kms:pool:create',
+  'kms:pool:read',
+  'kms:pool:update',
+  'kms:pool:delete',
+  'kms:key:create',
+  'kms:key:read',
+  'kms:key:rotate',
+  'kms:key:delete',
+] as const;
+
+export type KmsScope = (typeof KMS_FINE_SCOPES)[number];
+
+const WRITE: readonly KmsScope[] = [
+  'kms:encrypt',
+  'kms:decrypt',
+  'kms:sign',
+  'kms:generate',
+  'kms:pool:create',
+  'kms:pool:update',
+  'kms:pool:delete',
+  'kms:key:create',
+  'kms:key:rotate',
+  'kms:key:delete',
+];
+const READ: readonly KmsScope[] = ['kms:pool:read', 'kms:key:read', 'kms:verify'];
+
+export const KMS_SCOPE_IMPLICATIONS: ScopeImplications = {
+  'kms:admin': [...KMS_FINE_SCOPES],
+  'kms:write': WRITE,
+  'kms:read': READ,
+};

@@ -1,0 +1,192 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describeEachDatabase, uniquePrefix } from '@cryptoutil/infra/testing';
+import { TokenValidator, bearerGuard, generateJwk, keySpecFor, parseKeyAlgorithm } from '@cryptoutil/jose-authority';
+import { FakeIssuer } from '@cryptoutil/jose-authority/testing';
+import type { Request } from 'express';
+import { ACCESS_RULES, accessControl, operationOf } from '../src/api/access.js';
+import { openApiDocument } from '../src/api/openapi.js';
+import { KMS_MIGRATIONS } from '../src/data/schema.js';
+import { KMS_FINE_SCOPES, KMS_SCOPE_IMPLICATIONS } from '../src/domain/scopes.js';
+import { startTestKms, type TestKms } from './harness.js';
+
+const AUDIENCE = 'https://kms.test';
+const issuer = new FakeIssuer();
+beforeAll(async () => {
+  await issuer.start();
+  await issuer.addKey('identity-key-1');
+  issuer.audience = AUDIENCE;
+});
+afterAll(async () => issuer.stop());
+beforeEach(() => {
+  issuer.down = false;
+});
+
+describeEachDatabase('KMS access control with Identity tokens', (db) => {
+  let kms: TestKms;
+  let keyId: string;
+  const bearer = async (scope: string, claims: Record<string, unknown> = {}) =>
+    `Bearer ${await issuer.token({ scope, ...claims })}`;
+
+  beforeAll(async () => {
+    const validator = new TokenValidator({
+      issuer: issuer.url,
+      audience: AUDIENCE,
+      revocation: { auth: { method: 'client_secret_basic', clientId: 'kms', clientSecret: 'kms-secret-0123456789' } },
+    });
+    const guard = bearerGuard({ validator, realm: 'kms', implications: KMS_SCOPE_IMPLICATIONS });
+    kms = await startTestKms(await db.open(KMS_MIGRATIONS), { access: accessControl(guard) });
+    const created = await kms
+      .api('post', '/elastickey')
+      .set('Authorization', await bearer('kms:write'))
+      .send({ name: uniquePrefix('access'), description: 'd', algorithm: 'A256GCM/dir' });
+    expect(created.status).toBe(201);
+    keyId = String(created.body.elastic_key_id);
+  });
+
+  it('answers 401 with a Bearer challenge when no token is sent', async () => {
+    const res = await kms.api('get', '/elastickeys');
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="kms"');
+    expect(res.body).toMatchObject({ code: 'missing_token', status: 401 });
+    const basic = await kms.api('get', '/elastickeys').set('Authorization', 'Basic a2V5OnZhbHVl');
+    expect(basic.status).toBe(401);
+  });
+
+  it('lets kms:write encrypt and decrypt, and kms:read only read', async () => {
+    const writer = await bearer('kms:write');
+    const jwe = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .set('Authorization', writer)
+      .type('text/plain')
+      .send('hello');
+    expect(jwe.status).toBe(200);
+    const plain = await kms
+      .api('post', `/elastickey/${keyId}/decrypt`)
+      .set('Authorization', writer)
+      .type('text/plain')
+      .send(jwe.text);
+    expect(plain.status).toBe(200);
+    expect(Buffer.from(plain.body as Buffer).toString()).toBe('hello');
+
+    const reader = await bearer('kms:read');
+    expect((await kms.api('get', `/elastickey/${keyId}`).set('Authorization', reader)).status).toBe(200);
+    const refused = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .set('Authorization', reader)
+      .type('text/plain')
+      .send('x');
+    expect(refused.status).toBe(403);
+    expect(refused.headers['www-authenticate']).toContain('error="insufficient_scope"');
+    expect(refused.headers['www-authenticate']).toContain('scope="kms:encrypt"');
+    expect(refused.body).toMatchObject({ code: 'insufficient_scope', required_scope: 'kms:encrypt' });
+  });
+
+  it('matches fine scopes exactly: kms:encrypt alone cannot decrypt, rotate or create keys', async () => {
+    const encryptOnly = await bearer('kms:encrypt');
+    const jwe = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .set('Authorization', encryptOnly)
+      .type('text/plain')
+      .send('x');
+    expect(jwe.status).toBe(200);
+    const decrypt = await kms
+      .api('post', `/elastickey/${keyId}/decrypt`)
+      .set('Authorization', encryptOnly)
+      .type('text/plain')
+      .send(jwe.text);
+    expect([decrypt.status, decrypt.body.required_scope]).toEqual([403, 'kms:decrypt']);
+    const rotate = await kms.api('post', `/elastickey/${keyId}/materialkey`).set('Authorization', encryptOnly);
+    expect([rotate.status, rotate.body.required_scope]).toEqual([403, 'kms:key:rotate']);
+    const rotated = await kms
+      .api('post', `/elastickey/${keyId}/materialkey`)
+      .set('Authorization', await bearer('kms:key:rotate'));
+    expect(rotated.status).toBe(201);
+  });
+
+  it('needs kms:key:create to import and kms:key:rotate to generate a material key', async () => {
+    const importable = await kms
+      .api('post', '/elastickey')
+      .set('Authorization', await bearer('kms:admin'))
+      .send({ name: uniquePrefix('import'), description: 'd', algorithm: 'A256GCM/dir', import_allowed: true });
+    expect(importable.status).toBe(201);
+    const jwk = await generateJwk(keySpecFor(parseKeyAlgorithm('A256GCM/dir')));
+    const path = `/elastickey/${String(importable.body.elastic_key_id)}/materialkey`;
+    const asRotator = await kms
+      .api('post', path)
+      .set('Authorization', await bearer('kms:key:rotate'))
+      .send({ jwk });
+    expect([asRotator.status, asRotator.body.required_scope]).toEqual([403, 'kms:key:create']);
+    const asCreator = await kms
+      .api('post', path)
+      .set('Authorization', await bearer('kms:key:create'))
+      .send({ jwk });
+    expect(asCreator.status).toBe(201);
+  });
+
+  it('refuses a revoked token for sensitive operations while reads still pass', async () => {
+    const token = await bearer('kms:write kms:read', { jti: `revoked-${db.dialect}` });
+    issuer.revoked.add(`revoked-${db.dialect}`);
+    expect((await kms.api('get', '/elastickeys').set('Authorization', token)).status).toBe(200);
+    const res = await kms.api('post', `/elastickey/${keyId}/encrypt`).set('Authorization', token).type('text/plain');
+    expect(res.status).toBe(401);
+    expect(res.body.code).toBe('token_revoked');
+  });
+
+  it('fails closed with 503 for sensitive operations when Identity is down, reads keep working', async () => {
+    const token = await bearer('kms:write kms:read');
+    await kms.api('get', '/elastickeys').set('Authorization', token); // keys cached
+    issuer.down = true;
+    expect((await kms.api('get', '/elastickeys').set('Authorization', token)).status).toBe(200);
+    const res = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .set('Authorization', token)
+      .type('text/plain')
+      .send('x');
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('identity_unavailable');
+  });
+
+  it('refuses tokens for another audience or from another issuer', async () => {
+    const other = await kms
+      .api('get', '/elastickeys')
+      .set('Authorization', await bearer('kms:read', { aud: 'https://other.example' }));
+    expect([other.status, other.body.code]).toEqual([401, 'invalid_audience']);
+    const foreign = await kms
+      .api('get', '/elastickeys')
+      .set('Authorization', await bearer('kms:read', { iss: 'https://evil.example' }));
+    expect([foreign.status, foreign.body.code]).toEqual([401, 'invalid_issuer']);
+  });
+});
+
+describe('the access table', () => {
+  it('covers every operation of the OpenAPI document with a KMS scope', () => {
+    const document = openApiDocument({ version: 'test' }) as { paths: Record<string, Record<string, unknown>> };
+    const documented: Request[] = [];
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const method of Object.keys(item).filter((key) => ['get', 'post', 'put', 'delete'].includes(key))) {
+        const req = { method: method.toUpperCase(), path: path.replace(/\{[^}]+\}/g, 'x'), headers: {} } as Request;
+        const operation = operationOf(req);
+        expect([path, method, operation && (KMS_FINE_SCOPES as readonly string[]).includes(operation.scope)]).toEqual([
+          path,
+          method,
+          true,
+        ]);
+        documented.push(req);
+      }
+    }
+    // And no rule is left over for a route the document does not have.
+    for (const [method, path] of ACCESS_RULES) {
+      expect([method, String(path), documented.some((req) => req.method === method && path.test(req.path))]).toEqual([
+        method,
+        String(path),
+        true,
+      ]);
+    }
+  });
+
+  it('lets kms:admin imply every fine scope, kms:write and kms:read their documented sets', () => {
+    expect([...(KMS_SCOPE_IMPLICATIONS['kms:admin'] ?? [])].sort()).toEqual([...KMS_FINE_SCOPES].sort());
+    expect(KMS_SCOPE_IMPLICATIONS['kms:read']).toEqual(['kms:pool:read', 'kms:key:read', 'kms:verify']);
+    expect(KMS_SCOPE_IMPLICATIONS['kms:write']).not.toContain('kms:verify');
+  });
+});

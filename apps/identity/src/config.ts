@@ -61,7 +61,13 @@ export const identityConfigSchema = z.strictObject({
       lockout_seconds: z.number().int().min(1).default(900),
     })
     .prefault({}),
-  log: z.strictObject({ level: z.string().default('info') }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.string().default('info'),
+      /** One line per protocol request (method, path, status, duration, client id). */
+      access: z.boolean().default(true),
+    })
+    .prefault({}),
 });
 
 export type IdentityConfig = z.output<typeof identityConfigSchema>;

@@ -4,7 +4,7 @@
  * TLS 1.3 from the project CA. The provider is rebuilt when signing keys rotate; all its state is in
  * the database, so nothing is lost by the swap.
  */
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import http from 'node:http';
 import https from 'node:https';
@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata } from 'oidc-provider';
 import {
+  accessLog,
   applySecurityDefaults,
   ConfigError,
   createAdminRouter,
@@ -95,6 +96,15 @@ async function listen(server: http.Server, host: string, port: number): Promise<
   return (server.address() as AddressInfo).port;
 }
 
+/** The client id of HTTP Basic client authentication, for the access log (never the secret). */
+function basicUser(req: Request): string | undefined {
+  const header = req.get('authorization');
+  if (!header?.startsWith('Basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon > 0 ? decodeURIComponent(decoded.slice(0, colon)) : undefined;
+}
+
 function publicJwks(keys: SigningKeySet): JSONWebKeySet {
   return { keys: keys.keys.flatMap((key) => publicJwk(key) ?? []) };
 }
@@ -162,6 +172,15 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
 
   publicApp.disable('x-powered-by');
   publicApp.use(requestIdMiddleware());
+  if (config.log.access) {
+    publicApp.use(
+      accessLog({
+        logger,
+        skip: (req) => req.path.startsWith('/ui/'),
+        fields: (req) => ({ client_id: basicUser(req) }),
+      }),
+    );
+  }
   publicApp.use(helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } }));
   publicApp.use('/interaction', PAGE_CSP);
   publicApp.use(

@@ -322,6 +322,22 @@ describeEachDatabase('Identity admin API', (db) => {
     expect(await ui.text()).toContain('cryptoutil Identity admin API');
   });
 
+  it('gives a client its own access-token lifetime (access_token_ttl)', async () => {
+    const clientId = `short-${db.dialect}`;
+    const created = await call('POST', '/admin/v1/clients', {
+      client_id: clientId,
+      grant_types: ['client_credentials'],
+      scope: 'kms:read',
+      access_token_ttl: 7,
+    });
+    expect(created.status).toBe(201);
+    const config = await t.discover(clientId, client.ClientSecretBasic(String(created.body.client_secret)));
+    const claims = decodeJwt((await client.clientCredentialsGrant(config, { scope: 'kms:read' })).access_token);
+    expect(claims.exp! - claims.iat!).toBe(7);
+    const tooShort = await call('PATCH', `/admin/v1/clients/${clientId}`, { access_token_ttl: 1 });
+    expect(tooShort.status).toBe(400);
+  });
+
   it('checks client metadata with the provider before storing it', async () => {
     const noRedirect = await call('POST', '/admin/v1/clients', {
       client_id: `web-${db.dialect}`,

@@ -16,3 +16,4 @@ export * from './tracing.js';
 export * from './password-hash.js';
 export * from './request-body.js';
 export * from './swagger.js';
+export * from './access-log.js';

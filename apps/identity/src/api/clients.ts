@@ -30,6 +30,8 @@ const metadataFields = {
   /** For `tls_client_auth`: the certificate's subject DN (e.g. `CN=batch.example`) or one of its DNS names. */
   tls_client_auth_subject_dn: z.string().min(3).max(1024),
   tls_client_auth_san_dns: z.string().min(1).max(253),
+  /** Lifetime of this client's access tokens for resource servers (default `tokens.access_token_ttl_seconds`). */
+  access_token_ttl: z.number().int().min(5).max(86_400),
   scope: z.string().max(2048),
   jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(16) }),
 };

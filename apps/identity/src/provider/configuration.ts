@@ -22,6 +22,14 @@ import { tlsClientAuth } from './tls-client-auth.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
 import { renderErrorPage } from '../interactions/views.js';
 
+/** Client metadata: this client's access tokens for resource servers live this many seconds. */
+export const ACCESS_TOKEN_TTL = 'access_token_ttl';
+
+function accessTokenTtl(client: { metadata(): Record<string, unknown> } | undefined, fallback: number): number {
+  const ttl = client?.metadata()[ACCESS_TOKEN_TTL];
+  return typeof ttl === 'number' ? ttl : fallback;
+}
+
 export interface ProviderOptions {
   config: IdentityConfig;
   issuer: string;
@@ -78,6 +86,15 @@ export function createProvider(options: ProviderOptions): Provider {
       profile: ['name', 'preferred_username'],
       email: ['email', 'email_verified'],
     },
+    extraClientMetadata: {
+      properties: [ACCESS_TOKEN_TTL],
+      validator: (_ctx, key, value) => {
+        if (key !== ACCESS_TOKEN_TTL || value === undefined) return;
+        if (!Number.isInteger(value) || (value as number) < 5 || (value as number) > 86_400) {
+          throw new errors.InvalidClientMetadata(`${ACCESS_TOKEN_TTL} must be an integer from 5 to 86400`);
+        }
+      },
+    },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'],
     responseTypes: ['code'],
     pkce: { required: () => true },
@@ -85,8 +102,8 @@ export function createProvider(options: ProviderOptions): Provider {
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: {
-      AccessToken: tokens.access_token_ttl_seconds,
-      ClientCredentials: tokens.access_token_ttl_seconds,
+      AccessToken: (_ctx, _token, client) => accessTokenTtl(client, tokens.access_token_ttl_seconds),
+      ClientCredentials: (_ctx, _token, client) => accessTokenTtl(client, tokens.access_token_ttl_seconds),
       IdToken: tokens.id_token_ttl_seconds,
       RefreshToken: tokens.refresh_token_ttl_seconds,
       AuthorizationCode: tokens.authorization_code_ttl_seconds,
@@ -131,7 +148,7 @@ export function createProvider(options: ProviderOptions): Provider {
           return {
             scope: scopes.join(' '),
             audience: resource.uri,
-            accessTokenTTL: tokens.access_token_ttl_seconds,
+            accessTokenTTL: accessTokenTtl(client, tokens.access_token_ttl_seconds),
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: 'ES256' } },
           };

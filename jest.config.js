@@ -11,6 +11,7 @@ const swc = [
 
 /** @param {string} dir @param {string} name */
 function project(dir, name) {
+  const root = '../'.repeat(dir.split('/').length);
   return {
     displayName: name,
     rootDir: `<rootDir>/${dir}`,
@@ -19,8 +20,8 @@ function project(dir, name) {
     transform: { '^.+\\.ts$': swc },
     moduleNameMapper: {
       // Workspace packages resolve to their sources, so tests never need a build.
-      '^@cryptoutil/([a-z-]+)/testing$': '<rootDir>/../../packages/$1/src/testing/index.ts',
-      '^@cryptoutil/([a-z-]+)$': '<rootDir>/../../packages/$1/src/index.ts',
+      '^@cryptoutil/([a-z-]+)/testing$': `<rootDir>/${root}packages/$1/src/testing/index.ts`,
+      '^@cryptoutil/([a-z-]+)$': `<rootDir>/${root}packages/$1/src/index.ts`,
       '^(\\.{1,2}/.*)\\.js$': '$1',
     },
     testMatch: ['<rootDir>/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
@@ -35,6 +36,7 @@ export default {
     project('packages/jose-authority', 'jose-authority'),
     project('apps/kms', 'kms'),
     project('apps/identity', 'identity'),
+    project('e2e', 'e2e'),
   ],
   testTimeout: 60_000,
   reporters: ['default', '<rootDir>/tools/jest-summary-reporter.js'],

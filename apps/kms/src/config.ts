@@ -11,6 +11,8 @@ export const kmsConfigSchema = z.strictObject({
       /** Hostnames and IPs of the TLS leaf (SANs). */
       tls_names: z.array(z.string()).default(['localhost', '127.0.0.1', '::1']),
       body_limit_bytes: z.number().int().min(1024).default(DEFAULT_BODY_LIMIT_BYTES),
+      /** Readiness reports the process degraded above this resident set size. */
+      readiness_max_rss_mb: z.number().int().min(64).default(1024),
     })
     .prefault({}),
   tls: z

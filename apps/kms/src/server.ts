@@ -117,6 +117,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   const adminApp = createAdminApp(context, {
     version: options.version,
     logger,
+    maxRssBytes: config.server.readiness_max_rss_mb * 1024 * 1024,
     ...(config.auth ? { checks: { identity: async () => (validator as TokenValidator).jwks.ready() } } : {}),
     ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
   });

@@ -44,7 +44,7 @@ export async function startTestKms(
   const server = https.createServer(serverTlsOptions({ chain, key, rootCa: rootPem }), createPublicApp(ctx, options));
   const adminServer = https.createServer(
     serverTlsOptions({ chain, key, rootCa: rootPem }),
-    createAdminApp(ctx, { version: 'test' }),
+    createAdminApp(ctx, { version: 'test', maxRssBytes: Number.MAX_SAFE_INTEGER }),
   );
   return {
     ctx,

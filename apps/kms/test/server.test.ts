@@ -33,7 +33,7 @@ afterAll(() => client.close());
 
 function config(overrides: Record<string, unknown> = {}) {
   return kmsConfigSchema.parse({
-    server: { public_port: 0, admin_port: 0 },
+    server: { public_port: 0, admin_port: 0, readiness_max_rss_mb: 1_000_000 },
     database: { url: 'sqlite::memory:' },
     tls: { dir: join(dir, 'tls') },
     unseal: { mode: 'dev' },

@@ -23,6 +23,8 @@ export interface AdminAppOptions {
   version: string;
   onShutdown?: () => void | Promise<void>;
   logger?: Logger;
+  /** Readiness fails above this resident set size (default 1 GiB). */
+  maxRssBytes?: number;
   /** More readiness dependencies (e.g. Identity's JWKS). */
   checks?: Record<string, HealthCheck>;
 }
@@ -40,7 +42,7 @@ export function createAdminApp(ctx: KmsContext, options: AdminAppOptions): Expre
           if (ctx.barrier.sealed) throw new Error('sealed');
           return { sealed: false, cached_keys: ctx.barrier.cachedKeys };
         },
-        memory: memoryCheck(),
+        memory: memoryCheck(options.maxRssBytes),
         ...options.checks,
       },
       ...(options.onShutdown ? { onShutdown: options.onShutdown } : {}),

@@ -1,0 +1,261 @@
+/**
+ * integration.md "Cross-product end-to-end": Identity issues tokens, the KMS validates them by JWKS and
+ * enforces scopes, with both products as real processes on TLS from one CA, on SQLite and PostgreSQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import express from 'express';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import * as client from 'openid-client';
+import { testPostgresUrl } from '@cryptoutil/infra/testing';
+import { KMS_SERVICE_SECRET_FILE, startStack, type Stack } from './stack.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const POSTGRES = Boolean(process.env.TEST_DATABASE_URL);
+if (!POSTGRES) console.warn('e2e on PostgreSQL skipped: TEST_DATABASE_URL is not set.');
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: () => Record<string, unknown>;
+}
+
+for (const engine of ['sqlite', 'postgres'] as const) {
+  const suite = engine === 'postgres' && !POSTGRES ? describe.skip : describe;
+  suite(`KMS trusts Identity [${engine}]`, () => {
+    let stack: Stack;
+    let kmsService: client.Configuration;
+    let keyId: string;
+
+    const discover = (clientId: string, auth: client.ClientAuth, metadata?: Partial<client.ClientMetadata>) =>
+      client.discovery(new URL(stack.identity.publicUrl), clientId, metadata, auth, {
+        [client.customFetch]: stack.fetch as client.CustomFetch,
+      });
+    const token = async (scope: string, config = kmsService) =>
+      (await client.clientCredentialsGrant(config, { scope })).access_token;
+    const kms = async (method: string, path: string, accessToken?: string, body?: string): Promise<Answer> => {
+      const res = await stack.fetch(`${stack.kms.publicUrl}/service/api/v1${path}`, {
+        method,
+        headers: {
+          ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': body.startsWith('{') ? 'application/json' : 'text/plain' }),
+        },
+        ...(body === undefined ? {} : { body }),
+      });
+      const text = await res.text();
+      return {
+        status: res.status,
+        headers: res.headers,
+        text,
+        json: () => JSON.parse(text) as Record<string, unknown>,
+      };
+    };
+    const identityRequests = (path: string) =>
+      stack.identity.lines().filter((line) => line.msg === 'request' && line.path === path);
+
+    beforeAll(async () => {
+      const url = engine === 'sqlite' ? 'sqlite' : await testPostgresUrl();
+      stack = await startStack({ url: url ?? 'sqlite', schemaPrefix: `e2e_${Date.now()}` });
+      const secret = (await readFile(KMS_SERVICE_SECRET_FILE, 'utf8')).trim();
+      kmsService = await discover('kms-service', client.ClientSecretBasic(secret));
+    });
+    afterAll(async () => stack?.stop());
+
+    it('lets kms-service create a key, encrypt and decrypt with a client-credentials token', async () => {
+      const admin = await token('kms:admin');
+      expect(decodeProtectedHeader(admin).typ).toBe('at+jwt');
+      expect(decodeJwt(admin).aud).toBe(stack.kms.publicUrl);
+      const created = await kms(
+        'POST',
+        '/elastickey',
+        admin,
+        JSON.stringify({ name: `e2e-${engine}`, description: 'e2e', algorithm: 'A256GCM/dir' }),
+      );
+      expect(created.status).toBe(201);
+      keyId = String(created.json().elastic_key_id);
+      const writer = await token('kms:encrypt kms:decrypt');
+      const jwe = await kms('POST', `/elastickey/${keyId}/encrypt?context=e2e`, writer, 'hello from e2e');
+      expect(jwe.status).toBe(200);
+      const plain = await kms('POST', `/elastickey/${keyId}/decrypt?context=e2e`, writer, jwe.text);
+      expect([plain.status, plain.text]).toEqual([200, 'hello from e2e']);
+      // The KMS authenticated to Identity as kms-service to check revocation (Identity's access log).
+      expect(identityRequests('/token/introspection').some((line) => line.client_id === 'kms-service')).toBe(true);
+    });
+
+    it('answers 401 without a token and 403 with the needed scope for a token that lacks it', async () => {
+      const none = await kms('POST', `/elastickey/${keyId}/encrypt`, undefined, 'x');
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kms"');
+      expect(none.json()).toMatchObject({ code: 'missing_token' });
+      const reader = await token('kms:read');
+      const refused = await kms('POST', `/elastickey/${keyId}/encrypt`, reader, 'x');
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+      expect(refused.headers.get('www-authenticate')).toContain('scope="kms:encrypt"');
+      expect(refused.json()).toMatchObject({ code: 'insufficient_scope', required_scope: 'kms:encrypt' });
+      expect((await kms('GET', `/elastickey/${keyId}`, reader)).status).toBe(200);
+    });
+
+    it('fetches Identity JWKS once for many requests within the cache TTL (counted on Identity)', async () => {
+      const before = identityRequests('/jwks').length;
+      const reader = await token('kms:read');
+      const answers = await Promise.all(Array.from({ length: 25 }, () => kms('GET', '/elastickeys', reader)));
+      expect(answers.every((answer) => answer.status === 200)).toBe(true);
+      expect(identityRequests('/jwks').length - before).toBe(0);
+      expect(identityRequests('/jwks').length).toBe(1);
+    });
+
+    it('refuses an expired token with 401', async () => {
+      const res = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ grant_types: ['client_credentials'], scope: 'kms:read', access_token_ttl: 5 }),
+      });
+      const created = (await res.json()) as { client_id: string; client_secret: string };
+      const shortLived = await discover(created.client_id, client.ClientSecretBasic(created.client_secret));
+      const accessToken = await token('kms:read', shortLived);
+      expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
+      await new Promise((done) => setTimeout(done, 6000));
+      const expired = await kms('GET', '/elastickeys', accessToken);
+      expect(expired.status).toBe(401);
+      expect(expired.json()).toMatchObject({ code: 'token_expired' });
+      expect(expired.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    });
+
+    it('refuses a revoked token for a sensitive operation', async () => {
+      const accessToken = await token('kms:encrypt kms:read');
+      expect((await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x')).status).toBe(200);
+      await client.tokenRevocation(kmsService, accessToken);
+      const revoked = await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x');
+      expect(revoked.status).toBe(401);
+      expect(revoked.json()).toMatchObject({ code: 'token_revoked' });
+    });
+
+    it('validates tokens signed with a rotated Identity key without restarting the KMS', async () => {
+      const before = decodeProtectedHeader(await token('kms:read')).kid;
+      const rotated = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/keys/rotate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.adminToken}` },
+      });
+      expect(rotated.status).toBe(201);
+      const fresh = await token('kms:read');
+      expect(decodeProtectedHeader(fresh).kid).not.toBe(before);
+      expect((await kms('GET', '/elastickeys', fresh)).status).toBe(200);
+      expect(stack.kms.child.exitCode).toBeNull();
+    });
+
+    it('returns 503 identity_unavailable for sensitive operations when Identity is down, reads keep working', async () => {
+      const accessToken = await token('kms:encrypt kms:read');
+      expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
+      const exited = new Promise((done) => stack.identity.child.once('exit', done));
+      stack.identity.child.kill('SIGTERM');
+      await exited;
+      expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
+      const closed = await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x');
+      expect(closed.status).toBe(503);
+      expect(closed.json()).toMatchObject({ code: 'identity_unavailable' });
+    });
+  });
+}
+
+const browserSuite = existsSync(CHROMIUM) ? describe : describe.skip;
+if (!existsSync(CHROMIUM))
+  console.warn(`e2e browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium).`);
+
+browserSuite('a person signs in through the real login page (headless Chromium)', () => {
+  let stack: Stack;
+  let callback: http.Server;
+  let callbackUrl: string;
+  const received: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({ url: 'sqlite' });
+    const app = express().get('/callback', (req, res) => {
+      received.push(req.originalUrl);
+      res.type('text/plain').send('signed in');
+    });
+    callback = http.createServer(app);
+    await new Promise<void>((done) => callback.listen(0, '127.0.0.1', done));
+    callbackUrl = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
+  });
+  afterAll(async () => {
+    callback?.closeAllConnections();
+    await new Promise((done) => callback?.close(done));
+    await stack?.stop();
+  });
+
+  it('gets a user token with the consented scopes that the KMS accepts, and refuses what the user lacks', async () => {
+    const registered = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        client_name: 'E2E browser app',
+        grant_types: ['authorization_code'],
+        redirect_uris: [callbackUrl],
+        token_endpoint_auth_method: 'none',
+        scope: 'openid profile kms:read kms:encrypt',
+      }),
+    });
+    const app = (await registered.json()) as { client_id: string };
+    const config = await client.discovery(new URL(stack.identity.publicUrl), app.client_id, undefined, client.None(), {
+      [client.customFetch]: stack.fetch as client.CustomFetch,
+    });
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const authorizationUrl = client.buildAuthorizationUrl(config, {
+      redirect_uri: callbackUrl,
+      scope: 'openid profile kms:read kms:encrypt',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+    });
+
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      // Trust exactly the two server keys of this stack (its CA is not in the system store).
+      args: ['--no-sandbox', `--ignore-certificate-errors-spki-list=${stack.leafPins.join(',')}`],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(authorizationUrl.toString());
+      await page.getByLabel('Username').fill('demo-user');
+      await page.getByLabel('Password').fill('demo-user-password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Allow' }).click();
+      await page.waitForURL((url) => url.toString().startsWith(callbackUrl));
+      expect(await page.textContent('body')).toContain('signed in');
+    } finally {
+      await browser.close();
+    }
+    const tokens = await client.authorizationCodeGrant(config, new URL(received[0]!, callbackUrl), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    expect(tokens.claims()?.preferred_username).toBe('demo-user');
+    const claims = decodeJwt(tokens.access_token);
+    expect(claims).toMatchObject({ aud: stack.kms.publicUrl, scope: 'kms:read kms:encrypt' });
+
+    const call = (method: string, path: string, body?: string) =>
+      stack.fetch(`${stack.kms.publicUrl}/service/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${tokens.access_token}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body } : {}),
+      });
+    expect((await call('GET', '/elastickeys')).status).toBe(200);
+    const create = await call(
+      'POST',
+      '/elastickey',
+      JSON.stringify({ name: 'x', description: 'x', algorithm: 'ES256' }),
+    );
+    expect(create.status).toBe(403);
+    expect(((await create.json()) as { required_scope: string }).required_scope).toBe('kms:pool:create');
+  });
+});

@@ -89,8 +89,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     it('answers 401 without a token and 403 with the needed scope for a token that lacks it', async () => {
       const none = await kms('POST', `/elastickey/${keyId}/encrypt`, undefined, 'x');
       expect(none.status).toBe(401);
-      expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kms"');
-      expect(none.json()).toMatchObject({ code: 'missing_token' });
+      expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kms", Basic realm="kms", ApiKey realm="kms"');
+      expect(none.json()).toMatchObject({ code: 'authentication_required' });
       const reader = await token('kms:read');
       const refused = await kms('POST', `/elastickey/${keyId}/encrypt`, reader, 'x');
       expect(refused.status).toBe(403);

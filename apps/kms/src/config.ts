@@ -1,6 +1,10 @@
 /** The KMS configuration: one typed object, parsed once at startup (zod), defaults secure and local. */
 import { z } from 'zod';
-import { DEFAULT_BODY_LIMIT_BYTES, databaseConfigSchema } from '@cryptoutil/infra';
+import { DEFAULT_BODY_LIMIT_BYTES, databaseConfigSchema, isPasswordHash } from '@cryptoutil/infra';
+import { AUTH_METHODS } from './api/authentication.js';
+import { KMS_KNOWN_SCOPES } from './domain/scopes.js';
+
+const knownScope = z.string().refine((scope) => KMS_KNOWN_SCOPES.has(scope), 'is not a KMS scope');
 
 export const kmsConfigSchema = z.strictObject({
   server: z
@@ -48,23 +52,60 @@ export const kmsConfigSchema = z.strictObject({
    */
   auth: z
     .strictObject({
-      identity: z.strictObject({
-        /** Identity's issuer URL; its discovery document names the JWKS and introspection endpoints. */
-        issuer: z.url(),
-        /** Expected `aud`; default the KMS's own public URL. */
-        audience: z.string().min(1).optional(),
-        jwks_cache_ttl_seconds: z.number().int().min(1).default(300),
-        jwks_cooldown_seconds: z.number().int().min(0).default(30),
-        clock_tolerance_seconds: z.number().int().min(0).max(300).default(30),
-        revocation_check: z.enum(['sensitive-only', 'every-request', 'interval']).default('sensitive-only'),
-        revocation_interval_seconds: z.number().int().min(1).default(300),
-        error_detail: z.enum(['minimal', 'standard', 'verbose']).default('standard'),
-        /** The KMS's own client at Identity, for introspection (client_secret_basic). */
-        client_id: z.string().min(1).default('kms-service'),
-        client_secret: z.string().min(16),
-        /** PEM file of the CA that Identity's certificate chains to; default the KMS's own root CA. */
-        ca_file: z.string().optional(),
-      }),
+      /** Tried in this order; the first method whose credential is accepted wins. */
+      methods: z
+        .array(z.enum(AUTH_METHODS))
+        .min(1)
+        .default([...AUTH_METHODS]),
+      error_detail: z.enum(['minimal', 'standard', 'verbose']).default('standard'),
+      identity: z
+        .strictObject({
+          /** Identity's issuer URL; its discovery document names the JWKS and introspection endpoints. */
+          issuer: z.url(),
+          /** Expected `aud`; default the KMS's own public URL. */
+          audience: z.string().min(1).optional(),
+          jwks_cache_ttl_seconds: z.number().int().min(1).default(300),
+          jwks_cooldown_seconds: z.number().int().min(0).default(30),
+          clock_tolerance_seconds: z.number().int().min(0).max(300).default(30),
+          revocation_check: z.enum(['sensitive-only', 'every-request', 'interval']).default('sensitive-only'),
+          revocation_interval_seconds: z.number().int().min(1).default(300),
+          /** The KMS's own client at Identity, for introspection (client_secret_basic). */
+          client_id: z.string().min(1).default('kms-service'),
+          client_secret: z.string().min(16),
+          /** PEM file of the CA that Identity's certificate chains to; default the KMS's own root CA. */
+          ca_file: z.string().optional(),
+        })
+        .optional(),
+      /** The file realm (`realms.yml`); a missing file means no realm users. */
+      realms_file: z.string().optional(),
+      /** `Authorization: ApiKey <id>.<secret>`; only the PBKDF2 hash of the secret is configured. */
+      api_keys: z
+        .array(
+          z.strictObject({
+            id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+            key_hash: z.string().refine(isPasswordHash, 'must be a $pbkdf2-sha256$i=<n>$<salt>$<hash> hash'),
+            scopes: z.array(knownScope).min(1),
+            tenant: z.uuid({ version: 'v4' }).optional(),
+          }),
+        )
+        .default([]),
+      /** Client certificates from the project CA, by common name, and what they may do. */
+      client_certificates: z
+        .array(
+          z.strictObject({
+            common_name: z.string().min(1),
+            scopes: z.array(knownScope).min(1),
+            tenant: z.uuid({ version: 'v4' }).optional(),
+          }),
+        )
+        .default([]),
+      /** Wrong HTTP Basic passwords: slowed, then the username is locked for a while. */
+      login: z
+        .strictObject({
+          max_failures: z.number().int().min(1).default(5),
+          lockout_seconds: z.number().int().min(1).default(900),
+        })
+        .prefault({}),
     })
     .optional(),
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),

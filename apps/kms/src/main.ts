@@ -3,6 +3,7 @@
  * signal handling. A startup failure (bad config, wrong unseal secrets) exits 1 with one clear line.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import {
   ConfigError,
   createLogger,
@@ -30,11 +31,17 @@ async function main(): Promise<void> {
     ...telemetryOptionsFromEnv(process.env),
   });
   const shutdown = createShutdown({ logger });
+  // realms.yml next to the main configuration file, unless the configuration names one.
+  const [mainConfigFile] = cli.configFiles;
+  if (config.auth && config.auth.realms_file === undefined && mainConfigFile) {
+    config.auth.realms_file = join(dirname(mainConfigFile), 'realms.yml');
+  }
   const kms = await startKms({
     config,
     logger,
     version,
     dev: cli.dev,
+    demo: cli.demo,
     insecureHttp: cli.devInsecureHttp,
     extraRouters: [swaggerRouter(openApiDocument({ version }), 'cryptoutil KMS API')],
     onShutdownRequest: () => void shutdown.shutdown('admin request'),

@@ -19,14 +19,17 @@ import type { KmsContext } from './domain/kms-context.js';
 import type { RequestHandler, Router } from 'express';
 import { readFile } from 'node:fs/promises';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { TokenValidator, bearerGuard } from '@cryptoutil/jose-authority';
+import { TokenValidator } from '@cryptoutil/jose-authority';
+import { createAuthenticator } from './api/authentication.js';
+import { loadRealms } from './domain/realm.js';
 import { accessControl } from './api/access.js';
-import { KMS_SCOPE_IMPLICATIONS } from './domain/scopes.js';
 
 export interface StartOptions {
   config: KmsConfig;
   logger: Logger;
   version: string;
+  /** `--demo`: plaintext demo passwords are accepted in the realm file (with a warning). */
+  demo?: boolean;
   /** `--dev`: admin listener without client certificates. */
   dev?: boolean;
   /** `--dev-insecure-http`: plain HTTP (only with `--dev`). */
@@ -98,6 +101,8 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     );
   }
   if (!config.auth) logger.warn('no auth.identity configured: the KMS API is open to every local caller');
+  const realms = await loadRealms(config.auth?.realms_file, { demo: options.demo === true });
+  for (const warning of realms.warnings) logger.warn(warning);
   const { db, barrier } = await openUnsealed(config, logger);
   const context: KmsContext = {
     db,
@@ -147,33 +152,53 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   const publicUrl = `${scheme}://${urlHost}:${publicPort}`;
   let identityAgent: Agent | undefined;
   if (config.auth) {
-    const identity = config.auth.identity;
-    identityAgent = new Agent({
-      connect: clientTlsOptions({ rootCa: identity.ca_file ? await readFile(identity.ca_file, 'utf8') : ca.rootPem }),
-    });
-    const dispatcher = identityAgent;
-    validator = new TokenValidator({
-      issuer: identity.issuer,
-      audience: identity.audience ?? publicUrl,
-      fetch: ((url: string, init?: RequestInit) =>
-        undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch,
-      jwksCacheTtlMs: identity.jwks_cache_ttl_seconds * 1000,
-      jwksCooldownMs: identity.jwks_cooldown_seconds * 1000,
-      clockToleranceSeconds: identity.clock_tolerance_seconds,
-      revocation: {
-        mode: identity.revocation_check,
-        intervalMs: identity.revocation_interval_seconds * 1000,
-        auth: { method: 'client_secret_basic', clientId: identity.client_id, clientSecret: identity.client_secret },
-      },
-    });
-    access = accessControl(
-      bearerGuard({
+    const auth = config.auth;
+    const identity = auth.identity;
+    if (identity) {
+      identityAgent = new Agent({
+        connect: clientTlsOptions({ rootCa: identity.ca_file ? await readFile(identity.ca_file, 'utf8') : ca.rootPem }),
+      });
+      const dispatcher = identityAgent;
+      validator = new TokenValidator({
+        issuer: identity.issuer,
+        audience: identity.audience ?? publicUrl,
+        fetch: ((url: string, init?: RequestInit) =>
+          undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch,
+        jwksCacheTtlMs: identity.jwks_cache_ttl_seconds * 1000,
+        jwksCooldownMs: identity.jwks_cooldown_seconds * 1000,
+        clockToleranceSeconds: identity.clock_tolerance_seconds,
+        revocation: {
+          mode: identity.revocation_check,
+          intervalMs: identity.revocation_interval_seconds * 1000,
+          auth: { method: 'client_secret_basic', clientId: identity.client_id, clientSecret: identity.client_secret },
+        },
+      });
+    }
+    access = accessControl({
+      realm: 'kms',
+      errorDetail: auth.error_detail,
+      otherSchemes: [
+        ...(auth.methods.includes('basic') ? ['Basic'] : []),
+        ...(auth.methods.includes('api_key') ? ['ApiKey'] : []),
+      ],
+      authenticate: createAuthenticator({
+        methods: auth.methods,
         validator,
-        realm: 'kms',
-        errorDetail: identity.error_detail,
-        implications: KMS_SCOPE_IMPLICATIONS,
+        realms,
+        apiKeys: auth.api_keys.map((key) => ({
+          id: key.id,
+          keyHash: key.key_hash,
+          scopes: key.scopes,
+          tenant: key.tenant,
+        })),
+        certificates: auth.client_certificates.map((entry) => ({
+          commonName: entry.common_name,
+          scopes: entry.scopes,
+          tenant: entry.tenant,
+        })),
+        lockout: { maxFailures: auth.login.max_failures, lockoutMs: auth.login.lockout_seconds * 1000 },
       }),
-    );
+    });
   }
 
   const sweep = setInterval(() => {

@@ -1,17 +1,27 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { describeEachDatabase, uniquePrefix } from '@cryptoutil/infra/testing';
-import { TokenValidator, bearerGuard, generateJwk, keySpecFor, parseKeyAlgorithm } from '@cryptoutil/jose-authority';
+import { TokenValidator, generateJwk, keySpecFor, parseKeyAlgorithm } from '@cryptoutil/jose-authority';
+import { hashPassword } from '@cryptoutil/infra';
 import { FakeIssuer } from '@cryptoutil/jose-authority/testing';
 import type { Request } from 'express';
 import { ACCESS_RULES, accessControl, operationOf } from '../src/api/access.js';
 import { openApiDocument } from '../src/api/openapi.js';
 import { KMS_MIGRATIONS } from '../src/data/schema.js';
 import { KMS_FINE_SCOPES, KMS_SCOPE_IMPLICATIONS } from '../src/domain/scopes.js';
-import { startTestKms, type TestKms } from './harness.js';
+import { AUTH_METHODS, createAuthenticator } from '../src/api/authentication.js';
+import { buildRealms, realmFileSchema } from '../src/domain/realm.js';
+import { startTestKms, testTls, type TestKms } from './harness.js';
 
 const AUDIENCE = 'https://kms.test';
+const OPS_PASSWORD = 'ops-password-0123';
+const API_KEY_SECRET = 'batch-secret-0123456789';
+// Low iteration counts keep the test fast; the format and the check are the production ones.
+let OPS_HASH: string;
+let API_KEY_HASH: string;
 const issuer = new FakeIssuer();
 beforeAll(async () => {
+  OPS_HASH = await hashPassword(OPS_PASSWORD, 1000);
+  API_KEY_HASH = await hashPassword(API_KEY_SECRET, 1000);
   await issuer.start();
   await issuer.addKey('identity-key-1');
   issuer.audience = AUDIENCE;
@@ -33,8 +43,48 @@ describeEachDatabase('KMS access control with Identity tokens', (db) => {
       audience: AUDIENCE,
       revocation: { auth: { method: 'client_secret_basic', clientId: 'kms', clientSecret: 'kms-secret-0123456789' } },
     });
-    const guard = bearerGuard({ validator, realm: 'kms', implications: KMS_SCOPE_IMPLICATIONS });
-    kms = await startTestKms(await db.open(KMS_MIGRATIONS), { access: accessControl(guard) });
+    const realms = buildRealms(
+      realmFileSchema.parse({
+        version: 1,
+        realms: [
+          {
+            id: '0b9c3e4a-5f61-4d2b-8a7c-9e0f1a2b3c4d',
+            name: 'local',
+            type: 'file',
+            roles: [
+              { name: 'reader', permissions: ['kms:read'] },
+              { name: 'operator', permissions: ['kms:encrypt', 'kms:decrypt'], inherits: ['reader'] },
+            ],
+            users: [
+              {
+                id: '01a20f00-0000-7000-8000-000000000001',
+                username: 'ops',
+                password_hash: OPS_HASH,
+                roles: ['operator'],
+              },
+              {
+                id: '01a20f00-0000-7000-8000-000000000002',
+                username: 'viewer',
+                password_hash: OPS_HASH,
+                roles: ['reader'],
+              },
+            ],
+          },
+        ],
+      }),
+      { demo: false },
+    );
+    const authenticate = createAuthenticator({
+      methods: AUTH_METHODS,
+      validator,
+      realms,
+      apiKeys: [{ id: 'batch', keyHash: API_KEY_HASH, scopes: ['kms:encrypt'] }],
+      certificates: [{ commonName: 'batch-client', scopes: ['kms:read'] }],
+      lockout: { maxFailures: 3, lockoutMs: 60_000 },
+    });
+    kms = await startTestKms(await db.open(KMS_MIGRATIONS), {
+      access: accessControl({ authenticate, realm: 'kms', otherSchemes: ['Basic', 'ApiKey'] }),
+    });
     const created = await kms
       .api('post', '/elastickey')
       .set('Authorization', await bearer('kms:write'))
@@ -43,13 +93,77 @@ describeEachDatabase('KMS access control with Identity tokens', (db) => {
     keyId = String(created.body.elastic_key_id);
   });
 
-  it('answers 401 with a Bearer challenge when no token is sent', async () => {
+  it('answers 401 authentication_required offering every scheme when no credential is sent', async () => {
     const res = await kms.api('get', '/elastickeys');
     expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="kms"');
-    expect(res.body).toMatchObject({ code: 'missing_token', status: 401 });
-    const basic = await kms.api('get', '/elastickeys').set('Authorization', 'Basic a2V5OnZhbHVl');
-    expect(basic.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="kms", Basic realm="kms", ApiKey realm="kms"');
+    expect(res.body).toMatchObject({ code: 'authentication_required', status: 401 });
+  });
+
+  it('accepts realm users over HTTP Basic with the scopes of their roles (inherited too)', async () => {
+    const ops = `Basic ${Buffer.from(`ops:${OPS_PASSWORD}`).toString('base64')}`;
+    const viewer = `Basic ${Buffer.from(`viewer:${OPS_PASSWORD}`).toString('base64')}`;
+    expect((await kms.api('get', `/elastickey/${keyId}`).set('Authorization', ops)).status).toBe(200);
+    const jwe = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .set('Authorization', ops)
+      .type('text/plain')
+      .send('x');
+    expect(jwe.status).toBe(200);
+    const refused = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .set('Authorization', viewer)
+      .type('text/plain')
+      .send('x');
+    expect([refused.status, refused.body.required_scope]).toEqual([403, 'kms:encrypt']);
+    const create = await kms
+      .api('post', '/elastickey')
+      .set('Authorization', ops)
+      .send({ name: 'n', description: 'd', algorithm: 'ES256' });
+    expect([create.status, create.body.required_scope]).toEqual([403, 'kms:pool:create']);
+  });
+
+  it('slows and then locks a username after repeated wrong passwords, without saying whether it exists', async () => {
+    const attempt = (username: string, password: string) =>
+      kms
+        .api('get', '/elastickeys')
+        .set('Authorization', `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`);
+    const unknown = await attempt(`nobody-${db.dialect}`, 'wrong-password');
+    const wrong = await attempt('viewer', 'wrong-password');
+    expect([unknown.status, wrong.status]).toEqual([401, 401]);
+    expect(unknown.body.detail).toBe(wrong.body.detail);
+    await attempt('viewer', 'wrong-password');
+    await attempt('viewer', 'wrong-password'); // third failure: locked
+    const locked = await attempt('viewer', OPS_PASSWORD);
+    expect(locked.status).toBe(401);
+    expect(locked.body.detail).toMatch(/try again later/);
+  });
+
+  it('maps a CA client certificate to its configured principal and scopes', async () => {
+    const { client } = await testTls();
+    const read = await kms.api('get', '/elastickeys').cert(client.chain).key(client.key);
+    expect(read.status).toBe(200);
+    const write = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .cert(client.chain)
+      .key(client.key)
+      .type('text/plain')
+      .send('x');
+    expect([write.status, write.body.required_scope]).toEqual([403, 'kms:encrypt']);
+  });
+
+  it('accepts an API key by its id and secret, with only its configured scopes', async () => {
+    const key = `ApiKey batch.${API_KEY_SECRET}`;
+    const jwe = await kms
+      .api('post', `/elastickey/${keyId}/encrypt`)
+      .set('Authorization', key)
+      .type('text/plain')
+      .send('x');
+    expect(jwe.status).toBe(200);
+    const read = await kms.api('get', '/elastickeys').set('Authorization', key);
+    expect([read.status, read.body.required_scope]).toEqual([403, 'kms:pool:read']);
+    const wrong = await kms.api('get', '/elastickeys').set('Authorization', 'ApiKey batch.not-the-secret');
+    expect([wrong.status, wrong.body.code]).toEqual([401, 'authentication_required']);
   });
 
   it('lets kms:write encrypt and decrypt, and kms:read only read', async () => {

@@ -16,12 +16,26 @@ import { DEFAULT_DELETE_GRACE_PERIOD_MS, type KmsContext } from '../src/domain/k
 export const SECRETS = [1, 2, 3, 4, 5].map((n) => Buffer.from(`component-test-unseal-secret-number-${n}-of-five`));
 export const POLICY = { mode: 'n-of-m', threshold: 3, shares: 5 } as const;
 
-let tls: Promise<{ rootPem: string; chain: string; key: string }> | undefined;
-function testTls() {
+interface TestTls {
+  rootPem: string;
+  chain: string;
+  key: string;
+  /** A client certificate from the same CA, common name `batch-client`. */
+  client: { chain: string; key: string };
+}
+
+let tls: Promise<TestTls> | undefined;
+export function testTls(): Promise<TestTls> {
   tls ??= (async () => {
     const ca = await createCaHierarchy();
     const leaf = await issueLeaf(ca, { commonName: 'localhost', usage: 'server' });
-    return { rootPem: ca.root.toString('pem'), chain: leaf.chainPem, key: leaf.keyPem };
+    const client = await issueLeaf(ca, { commonName: 'batch-client', usage: 'client' });
+    return {
+      rootPem: ca.root.toString('pem'),
+      chain: leaf.chainPem,
+      key: leaf.keyPem,
+      client: { chain: client.chainPem, key: client.keyPem },
+    };
   })();
   return tls;
 }
@@ -41,7 +55,10 @@ export async function startTestKms(
   const clock = { now: new Date() };
   const ctx: KmsContext = { db, barrier, now: () => clock.now, deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS };
   const { rootPem, chain, key } = await testTls();
-  const server = https.createServer(serverTlsOptions({ chain, key, rootCa: rootPem }), createPublicApp(ctx, options));
+  const server = https.createServer(
+    serverTlsOptions({ chain, key, rootCa: rootPem, requestClientCert: true }),
+    createPublicApp(ctx, options),
+  );
   const adminServer = https.createServer(
     serverTlsOptions({ chain, key, rootCa: rootPem }),
     createAdminApp(ctx, { version: 'test', maxRssBytes: Number.MAX_SAFE_INTEGER }),

@@ -41,7 +41,7 @@ export function sendTokenError(
   req: Request,
   res: Response,
   error: TokenValidationError,
-  options: { realm: string; errorDetail?: ErrorDetailLevel },
+  options: { realm: string; errorDetail?: ErrorDetailLevel; otherSchemes?: readonly string[] },
 ): void {
   const level = options.errorDetail ?? 'standard';
   if (error.status !== 503) {
@@ -49,7 +49,12 @@ export function sendTokenError(
     if (error.oauthError) parts.push(`error=${quoted(error.oauthError)}`);
     if (error.oauthError && level !== 'minimal') parts.push(`error_description=${quoted(error.description)}`);
     if (error.details.requiredScope) parts.push(`scope=${quoted(error.details.requiredScope)}`);
-    res.set('WWW-Authenticate', `Bearer ${parts.join(', ')}`);
+    // Other ways to authenticate (e.g. Basic, ApiKey) are offered too when no credential was accepted.
+    const others = error.status === 401 ? (options.otherSchemes ?? []) : [];
+    res.set(
+      'WWW-Authenticate',
+      [`Bearer ${parts.join(', ')}`, ...others.map((scheme) => `${scheme} realm=${quoted(options.realm)}`)].join(', '),
+    );
   }
   const body: Record<string, unknown> = {
     type: `${PROBLEM_TYPE_BASE}${error.code}`,

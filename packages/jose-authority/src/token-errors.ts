@@ -12,6 +12,8 @@ export const TOKEN_ERROR_CODES = [
   'invalid_signature',
   'insufficient_scope',
   'identity_unavailable',
+  /** No accepted credential at all (a resource server with several methods). */
+  'authentication_required',
 ] as const;
 
 export type TokenErrorCode = (typeof TOKEN_ERROR_CODES)[number];
@@ -42,7 +44,7 @@ export class TokenValidationError extends Error {
     this.oauthError =
       code === 'insufficient_scope'
         ? 'insufficient_scope'
-        : code === 'missing_token' || code === 'identity_unavailable'
+        : code === 'missing_token' || code === 'identity_unavailable' || code === 'authentication_required'
           ? undefined
           : 'invalid_token';
   }

@@ -4,7 +4,9 @@
  * except reads and verify). One table, so a test can prove every documented route has an entry.
  */
 import type { Request, RequestHandler } from 'express';
-import type { BearerGuard } from '@cryptoutil/jose-authority';
+import { TokenValidationError, expandScopes, sendTokenError, type ErrorDetailLevel } from '@cryptoutil/jose-authority';
+import { KMS_SCOPE_IMPLICATIONS } from '../domain/scopes.js';
+import type { Authenticate, KmsPrincipal } from './authentication.js';
 import type { KmsScope } from '../domain/scopes.js';
 import { hasBody } from './validation.js';
 
@@ -54,18 +56,40 @@ export function operationOf(req: Request): Operation | undefined {
   return undefined;
 }
 
-/** Requires a token with the operation's scope; unknown paths go on to the 404 handler. */
-export function accessControl(guard: BearerGuard): RequestHandler {
-  const checks = new Map<string, RequestHandler>();
-  return (req, res, next) => {
+export interface AccessControlOptions {
+  authenticate: Authenticate;
+  realm: string;
+  errorDetail?: ErrorDetailLevel;
+  /** Schemes offered next to Bearer in `WWW-Authenticate` (e.g. `Basic`, `ApiKey`). */
+  otherSchemes?: readonly string[];
+}
+
+const principals = new WeakMap<Request, KmsPrincipal>();
+
+/** Who an authorized request came from. */
+export function kmsPrincipalOf(req: Request): KmsPrincipal | undefined {
+  return principals.get(req);
+}
+
+/** Requires a principal whose (expanded) scopes include the operation's; unknown paths go on to the 404. */
+export function accessControl(options: AccessControlOptions): RequestHandler {
+  return async (req, res, next) => {
     const operation = operationOf(req);
     if (!operation) return next();
-    const key = `${operation.scope} ${operation.sensitive}`;
-    let check = checks.get(key);
-    if (!check) {
-      check = guard.require(operation.scope, { sensitive: operation.sensitive });
-      checks.set(key, check);
+    try {
+      const principal = await options.authenticate(req, { sensitive: operation.sensitive });
+      const granted = expandScopes(principal.scopes, KMS_SCOPE_IMPLICATIONS);
+      if (!granted.has(operation.scope)) {
+        throw new TokenValidationError('insufficient_scope', `The caller lacks the scope ${operation.scope}.`, {
+          requiredScope: operation.scope,
+          providedScopes: [...granted],
+        });
+      }
+      principals.set(req, principal);
+      next();
+    } catch (error) {
+      if (!(error instanceof TokenValidationError)) return next(error);
+      sendTokenError(req, res, error, options);
     }
-    check(req, res, next);
   };
 }

@@ -41,3 +41,9 @@ export const KMS_SCOPE_IMPLICATIONS: ScopeImplications = {
   'kms:write': WRITE,
   'kms:read': READ,
 };
+
+/** Every scope name the KMS knows: coarse and fine. Configuration naming anything else is refused. */
+export const KMS_KNOWN_SCOPES: ReadonlySet<string> = new Set([
+  ...KMS_FINE_SCOPES,
+  ...Object.keys(KMS_SCOPE_IMPLICATIONS),
+]);

@@ -6,9 +6,6 @@
  */
 import express, { type Express, type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
-import http from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata } from 'oidc-provider';
 import {
@@ -27,7 +24,7 @@ import {
   type Logger,
 } from '@cryptoutil/infra';
 import { publicJwk, type JSONWebKeySet, type JWK } from '@cryptoutil/jose-authority';
-import { loadOrCreateCa, loadOrIssueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+import { closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import type { IdentityConfig } from './config.js';
 import { deleteExpiredOidcModels, oidcAdapterFactory } from './data/oidc-adapter.js';
 import { OIDC_MIGRATIONS } from './data/oidc-schema.js';
@@ -73,7 +70,6 @@ export interface RunningIdentity {
   close(): Promise<void>;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const SWEEP_MS = 60_000;
 
 /** The HTML pages' policy: no scripts at all, inline styles only, never framed. */
@@ -87,14 +83,6 @@ const PAGE_CSP = helmet.contentSecurityPolicy({
     baseUri: ["'none'"],
   },
 });
-
-async function listen(server: http.Server, host: string, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
-}
 
 /** The client id of HTTP Basic client authentication, for the access log (never the secret). */
 function basicUser(req: Request): string | undefined {
@@ -111,7 +99,7 @@ function publicJwks(keys: SigningKeySet): JSONWebKeySet {
 
 export async function startIdentity(options: StartIdentityOptions): Promise<RunningIdentity> {
   const { config, logger } = options;
-  if (!LOOPBACK.has(config.server.bind_address) && options.dev) {
+  if (!isLoopback(config.server.bind_address) && options.dev) {
     throw new ConfigError('server.bind_address: --dev is only allowed on loopback', 'server.bind_address');
   }
   const db = await openDatabase(config.database);
@@ -125,35 +113,29 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   const wrapping = atRestKey(config.secrets.signing_key_encryption);
   let keys = await loadSigningKeys(db, wrapping);
 
-  const ca = await loadOrCreateCa(config.tls.dir);
   const publicApp: Express = express();
   const adminApp: Express = express();
-  let publicServer: http.Server;
-  let adminServer: http.Server;
-  if (options.insecureHttp) {
-    logger.warn('--dev-insecure-http: listeners speak plain HTTP; never expose them');
-    publicServer = http.createServer(publicApp);
-    adminServer = http.createServer(adminApp);
-  } else {
-    const leaf = await loadOrIssueLeaf(config.tls.dir, 'identity', ca, {
+  if (options.insecureHttp) logger.warn('--dev-insecure-http: listeners speak plain HTTP; never expose them');
+  const { publicServer, adminServer, rootCaPem, scheme } = await createListenerPair(
+    {
+      tlsDir: config.tls.dir,
+      leafName: 'identity',
       commonName: 'identity.cryptoutil.demo.local',
-      usage: 'both',
       subjectAltNames: config.server.tls_names,
-    });
-    const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
-    publicServer = https.createServer(
-      serverTlsOptions({ ...tls, requestClientCert: config.server.request_client_certificates }),
-      publicApp,
-    );
-    // Health probes need no credentials; the admin API checks the certificate or the admin token itself.
-    adminServer = https.createServer(serverTlsOptions({ ...tls, requestClientCert: true }), adminApp);
-  }
+      insecureHttp: options.insecureHttp === true,
+      // tls_client_auth clients present certificates on the public listener.
+      publicClientCertificates: config.server.request_client_certificates ? 'request' : 'none',
+      // Health probes need no credentials; the admin API checks the certificate or the admin token itself.
+      adminClientCertificates: 'request',
+    },
+    publicApp,
+    adminApp,
+  );
   const host = config.server.bind_address;
-  const scheme = options.insecureHttp ? 'http' : 'https';
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const hostInUrl = urlHost(host);
   const publicPort = await listen(publicServer, host, config.server.public_port);
   let adminPort = config.server.admin_port;
-  const issuer = config.server.issuer ?? `${scheme}://${urlHost}:${publicPort}`;
+  const issuer = config.server.issuer ?? `${scheme}://${hostInUrl}:${publicPort}`;
 
   const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
   let provider = createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys });
@@ -193,7 +175,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   );
   publicApp.use(
     swaggerRouter(
-      () => openApiDocument({ version: options.version, adminUrl: `${scheme}://${urlHost}:${adminPort}` }),
+      () => openApiDocument({ version: options.version, adminUrl: `${scheme}://${hostInUrl}:${adminPort}` }),
       'cryptoutil Identity admin API',
     ),
   );
@@ -239,17 +221,12 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   }, SWEEP_MS);
   sweep.unref();
 
-  const closeServer = (server: http.Server) =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
   return {
     db,
     issuer,
-    publicUrl: `${scheme}://${urlHost}:${publicPort}`,
-    adminUrl: `${scheme}://${urlHost}:${adminPort}`,
-    rootCaPem: ca.rootPem,
+    publicUrl: `${scheme}://${hostInUrl}:${publicPort}`,
+    adminUrl: `${scheme}://${hostInUrl}:${adminPort}`,
+    rootCaPem,
     provider: currentProvider,
     rotateSigningKeys: rotate,
     async close() {

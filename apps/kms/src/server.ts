@@ -3,11 +3,10 @@
  * admin listeners on TLS 1.3 with a leaf from the project CA. Returns a handle that stops it cleanly;
  * `main.ts` wires it to signals, tests start several in one process.
  */
-import http from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import type https from 'node:https';
 import { ConfigError, migrate, openDatabase, type Database, type Logger } from '@cryptoutil/infra';
-import { clientTlsOptions, loadOrCreateCa, loadOrIssueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+import { clientTlsOptions, closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import { createAdminApp } from './api/admin.js';
 import { createPublicApp } from './api/app.js';
 import { Barrier } from './barrier/barrier.js';
@@ -61,14 +60,6 @@ function unsealKeys(config: KmsConfig) {
   return { keys: deriveUnsealKeys(policy, secrets), allSharesGiven };
 }
 
-async function listen(server: http.Server, host: string, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return (server.address() as AddressInfo).port;
-}
-
 async function openUnsealed(config: KmsConfig, logger: Logger): Promise<{ db: Database; barrier: Barrier }> {
   if (config.unseal.mode === 'dev') {
     logger.warn('UNSEAL MODE dev: the root key is protected by a PUBLIC fixed secret; never use this for real data');
@@ -89,11 +80,9 @@ async function openUnsealed(config: KmsConfig, logger: Logger): Promise<{ db: Da
   }
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-
 export async function startKms(options: StartOptions): Promise<RunningKms> {
   const { config, logger } = options;
-  if (!config.auth && !LOOPBACK.has(config.server.bind_address)) {
+  if (!config.auth && !isLoopback(config.server.bind_address)) {
     // Without caller authentication the API must not be reachable from another host.
     throw new ConfigError(
       'server.bind_address: without auth.identity the KMS API is open; bind to 127.0.0.1 or ::1',
@@ -127,36 +116,33 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
   });
 
-  const ca = await loadOrCreateCa(config.tls.dir);
-  let publicServer: http.Server;
-  let adminServer: http.Server;
-  if (options.insecureHttp) {
-    logger.warn('--dev-insecure-http: listeners speak plain HTTP; never expose them');
-    publicServer = http.createServer(publicApp);
-    adminServer = http.createServer(adminApp);
-  } else {
-    const leaf = await loadOrIssueLeaf(config.tls.dir, 'kms', ca, {
+  if (options.insecureHttp) logger.warn('--dev-insecure-http: listeners speak plain HTTP; never expose them');
+  const { publicServer, adminServer, rootCaPem, scheme } = await createListenerPair(
+    {
+      tlsDir: config.tls.dir,
+      leafName: 'kms',
       commonName: 'kms.cryptoutil.demo.local',
-      usage: 'both',
       subjectAltNames: config.server.tls_names,
-    });
-    const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
-    publicServer = https.createServer(serverTlsOptions(tls), publicApp);
-    adminServer = https.createServer(serverTlsOptions({ ...tls, requireClientCert: options.dev !== true }), adminApp);
-  }
+      insecureHttp: options.insecureHttp === true,
+      // Client certificates may authenticate service callers (auth.client_certificates).
+      publicClientCertificates: config.auth?.methods.includes('mtls') ? 'request' : 'none',
+      adminClientCertificates: options.dev === true ? 'none' : 'require',
+    },
+    publicApp,
+    adminApp,
+  );
   const host = config.server.bind_address;
-  const scheme = options.insecureHttp ? 'http' : 'https';
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const hostInUrl = urlHost(host);
   const publicPort = await listen(publicServer, host, config.server.public_port);
   const adminPort = await listen(adminServer, host, config.server.admin_port);
-  const publicUrl = `${scheme}://${urlHost}:${publicPort}`;
+  const publicUrl = `${scheme}://${hostInUrl}:${publicPort}`;
   let identityAgent: Agent | undefined;
   if (config.auth) {
     const auth = config.auth;
     const identity = auth.identity;
     if (identity) {
       identityAgent = new Agent({
-        connect: clientTlsOptions({ rootCa: identity.ca_file ? await readFile(identity.ca_file, 'utf8') : ca.rootPem }),
+        connect: clientTlsOptions({ rootCa: identity.ca_file ? await readFile(identity.ca_file, 'utf8') : rootCaPem }),
       });
       const dispatcher = identityAgent;
       validator = new TokenValidator({
@@ -209,16 +195,11 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   }, DESTROY_SWEEP_MS);
   sweep.unref();
 
-  const closeServer = (server: http.Server) =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
   return {
     context,
     publicUrl,
-    adminUrl: `${scheme}://${urlHost}:${adminPort}`,
-    rootCaPem: ca.rootPem,
+    adminUrl: `${scheme}://${hostInUrl}:${adminPort}`,
+    rootCaPem,
     publicServer,
     adminServer,
     async close() {

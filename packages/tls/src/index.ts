@@ -5,3 +5,4 @@ export * from './leaf.js';
 export * from './store.js';
 export * from './tls-options.js';
 export * from './pkcs12.js';
+export * from './listeners.js';

@@ -1,0 +1,97 @@
+/**
+ * The two listeners every service has (public and admin): HTTPS with one leaf from the project CA, or
+ * plain HTTP in the explicit development mode; binding, URLs and a clean close.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { loadOrCreateCa, loadOrIssueLeaf } from './store.js';
+import { serverTlsOptions } from './tls-options.js';
+
+export type ClientCertificates = 'none' | 'request' | 'require';
+
+export interface ListenerPairOptions {
+  tlsDir: string;
+  /** The leaf's directory name and common name. */
+  leafName: string;
+  commonName: string;
+  subjectAltNames: string[];
+  /** Plain HTTP (development only; the caller warns). */
+  insecureHttp?: boolean;
+  publicClientCertificates?: ClientCertificates;
+  adminClientCertificates?: ClientCertificates;
+}
+
+export interface ListenerPair {
+  publicServer: http.Server;
+  adminServer: http.Server;
+  rootCaPem: string;
+  scheme: 'http' | 'https';
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.has(host);
+}
+
+/** `host` as it appears in a URL (IPv6 in brackets). */
+export function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+const clientCertificateOptions = (mode: ClientCertificates = 'none') => ({
+  requireClientCert: mode === 'require',
+  requestClientCert: mode === 'request',
+});
+
+export async function createListenerPair(
+  options: ListenerPairOptions,
+  publicApp: http.RequestListener,
+  adminApp: http.RequestListener,
+): Promise<ListenerPair> {
+  const ca = await loadOrCreateCa(options.tlsDir);
+  if (options.insecureHttp) {
+    return {
+      publicServer: http.createServer(publicApp),
+      adminServer: http.createServer(adminApp),
+      rootCaPem: ca.rootPem,
+      scheme: 'http',
+    };
+  }
+  const leaf = await loadOrIssueLeaf(options.tlsDir, options.leafName, ca, {
+    commonName: options.commonName,
+    usage: 'both',
+    subjectAltNames: options.subjectAltNames,
+  });
+  const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
+  return {
+    publicServer: https.createServer(
+      serverTlsOptions({ ...tls, ...clientCertificateOptions(options.publicClientCertificates) }),
+      publicApp,
+    ),
+    adminServer: https.createServer(
+      serverTlsOptions({ ...tls, ...clientCertificateOptions(options.adminClientCertificates) }),
+      adminApp,
+    ),
+    rootCaPem: ca.rootPem,
+    scheme: 'https',
+  };
+}
+
+/** Binds and resolves with the port (useful with port 0). */
+export async function listen(server: http.Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Stops accepting, ends open connections, resolves when closed. */
+export function closeServer(server: http.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

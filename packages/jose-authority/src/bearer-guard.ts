@@ -80,6 +80,17 @@ export function sendTokenError(
   res.status(error.status).set('Cache-Control', 'no-store').type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
 }
 
+/** Throws `insufficient_scope` unless the granted scopes, expanded, include `scope`. */
+export function assertScope(granted: Iterable<string>, scope: string, implications: ScopeImplications): void {
+  const expanded = expandScopes(granted, implications);
+  if (!expanded.has(scope)) {
+    throw new TokenValidationError('insufficient_scope', `The caller lacks the scope ${scope}.`, {
+      requiredScope: scope,
+      providedScopes: [...expanded],
+    });
+  }
+}
+
 export function bearerGuard(options: BearerGuardOptions) {
   const implications = options.implications ?? {};
   return {
@@ -88,13 +99,7 @@ export function bearerGuard(options: BearerGuardOptions) {
       return async (req, res, next) => {
         try {
           const principal = await options.validator.validate(bearerToken(req), requirement);
-          const granted = expandScopes(principal.scopes, implications);
-          if (!granted.has(scope)) {
-            throw new TokenValidationError('insufficient_scope', `The token lacks the scope ${scope}.`, {
-              requiredScope: scope,
-              providedScopes: [...granted],
-            });
-          }
+          assertScope(principal.scopes, scope, implications);
           principals.set(req, principal);
           next();
         } catch (error) {

@@ -272,7 +272,7 @@ describe('bearer guard', () => {
     const standard = await request(app('standard')).post('/sign').set('Authorization', `Bearer ${token}`);
     expect(standard.status).toBe(403);
     expect(standard.headers['www-authenticate']).toBe(
-      'Bearer realm="kms", error="insufficient_scope", error_description="The token lacks the scope kms:sign.", scope="kms:sign"',
+      'Bearer realm="kms", error="insufficient_scope", error_description="The caller lacks the scope kms:sign.", scope="kms:sign"',
     );
     expect(standard.body).toMatchObject({ code: 'insufficient_scope', required_scope: 'kms:sign' });
     expect(standard.body.provided_scopes).toBeUndefined();

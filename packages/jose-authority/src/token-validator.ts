@@ -5,23 +5,14 @@
  * the revocation mode asks, introspection. The result is a typed principal.
  */
 import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { JWS_ALGORITHMS } from './algorithms.js';
 import { RevocationChecker, type IntrospectionAuth, type RevocationMode } from './introspection.js';
 import { JwksCache } from './jwks-cache.js';
 import { parseScopes } from './scopes.js';
 import { TokenValidationError } from './token-errors.js';
 
-export const DEFAULT_TOKEN_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-] as const;
+/** Asymmetric JWS algorithms only: `none` and HMAC (whose key a resource server would share) never. */
+export const DEFAULT_TOKEN_ALGORITHMS: readonly string[] = JWS_ALGORITHMS.filter((alg) => !alg.startsWith('HS'));
 
 export interface TokenValidatorOptions {
   /** Expected `iss`; its discovery document names the JWKS and introspection endpoints. */

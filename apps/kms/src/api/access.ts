@@ -4,7 +4,7 @@
  * except reads and verify). One table, so a test can prove every documented route has an entry.
  */
 import type { Request, RequestHandler } from 'express';
-import { TokenValidationError, expandScopes, sendTokenError, type ErrorDetailLevel } from '@cryptoutil/jose-authority';
+import { TokenValidationError, assertScope, sendTokenError, type ErrorDetailLevel } from '@cryptoutil/jose-authority';
 import { KMS_SCOPE_IMPLICATIONS } from '../domain/scopes.js';
 import type { Authenticate, KmsPrincipal } from './authentication.js';
 import type { KmsScope } from '../domain/scopes.js';
@@ -78,13 +78,7 @@ export function accessControl(options: AccessControlOptions): RequestHandler {
     if (!operation) return next();
     try {
       const principal = await options.authenticate(req, { sensitive: operation.sensitive });
-      const granted = expandScopes(principal.scopes, KMS_SCOPE_IMPLICATIONS);
-      if (!granted.has(operation.scope)) {
-        throw new TokenValidationError('insufficient_scope', `The caller lacks the scope ${operation.scope}.`, {
-          requiredScope: operation.scope,
-          providedScopes: [...granted],
-        });
-      }
+      assertScope(principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
       principals.set(req, principal);
       next();
     } catch (error) {

@@ -47,10 +47,27 @@ async function startCeiling(scenario: 'bare-express' | 'infra-defaults'): Promis
   };
 }
 
-/** The real KMS process (dev unseal, in-memory SQLite) with one AES-256-GCM key; the target is encrypt. */
-async function startKmsEncrypt(): Promise<Running> {
+const BENCH_AUDIENCE = 'https://kms.bench';
+
+/** A stand-in Identity in its own process: its URL and a token with every KMS scope. */
+async function startIssuer(): Promise<{ url: string; token: string; child: ChildProcess }> {
+  const child = fork(join(HERE, 'bench', 'issuer-server.js'), [BENCH_AUDIENCE], { stdio: 'inherit' });
+  const { url, token } = await new Promise<{ url: string; token: string }>((done, fail) => {
+    child.once('message', (message) => done(message as { url: string; token: string }));
+    child.once('exit', (code) => fail(new Error(`issuer exited with ${code}`)));
+  });
+  return { url, token, child };
+}
+
+/**
+ * The real KMS process (dev unseal, in-memory SQLite) with one AES-256-GCM key; the target is encrypt.
+ * With `bearer`, callers send an access token that the KMS validates (cached JWKS) and, encrypt being
+ * sensitive, checks for revocation by introspection on every call (the default `sensitive-only`).
+ */
+async function startKmsEncrypt(options: { bearer: boolean }): Promise<Running> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-kms-'));
   const config = join(dir, 'config.yml');
+  const issuer = options.bearer ? await startIssuer() : undefined;
   await writeFile(
     config,
     [
@@ -59,8 +76,19 @@ async function startKmsEncrypt(): Promise<Running> {
       `tls: { dir: "${join(dir, 'tls')}" }`,
       'unseal: { mode: dev }',
       'log: { level: info }',
+      ...(issuer
+        ? [
+            'auth:',
+            '  methods: [bearer]',
+            '  identity:',
+            `    issuer: ${issuer.url}`,
+            `    audience: ${BENCH_AUDIENCE}`,
+            '    client_secret: bench-introspection-secret',
+          ]
+        : []),
     ].join('\n'),
   );
+  const auth: Record<string, string> = issuer ? { authorization: `Bearer ${issuer.token}` } : {};
   const child = spawn(process.execPath, [join(ROOT, 'apps/kms/dist/main.js'), '--config', config, '--dev'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -79,7 +107,7 @@ async function startKmsEncrypt(): Promise<Running> {
   const created = await request(`${publicUrl}/service/api/v1/elastickey`, {
     method: 'POST',
     dispatcher,
-    headers: { 'content-type': 'application/json' },
+    headers: { ...auth, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'bench', description: 'bench', algorithm: 'A256GCM/dir' }),
   });
   const { elastic_key_id: id } = (await created.body.json()) as { elastic_key_id: string };
@@ -89,17 +117,21 @@ async function startKmsEncrypt(): Promise<Running> {
       url: `${publicUrl.replace('127.0.0.1', 'localhost')}/service/api/v1/elastickey/${id}/encrypt`,
       ca: rootPem,
       method: 'POST',
-      headers: { 'content-type': 'text/plain' },
+      headers: { ...auth, 'content-type': 'text/plain' },
       body: 'hello',
     },
-    stop: () => stopChild(child),
+    stop: async () => {
+      await stopChild(child);
+      if (issuer) await stopChild(issuer.child);
+    },
   };
 }
 
 const SCENARIOS: Record<string, () => Promise<Running>> = {
   'bare-express': () => startCeiling('bare-express'),
   'infra-defaults': () => startCeiling('infra-defaults'),
-  'kms-encrypt': startKmsEncrypt,
+  'kms-encrypt': () => startKmsEncrypt({ bearer: false }),
+  'kms-encrypt-bearer': () => startKmsEncrypt({ bearer: true }),
 };
 
 interface Row {

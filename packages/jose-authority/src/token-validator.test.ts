@@ -212,6 +212,23 @@ describe('token validator', () => {
   });
 });
 
+describe('introspection client authentication', () => {
+  it('sends client_id for tls_client_auth (the fetch presents the certificate) and ApiKey for API keys', async () => {
+    const token = await issuer.token();
+    await validator({ revocation: { auth: { method: 'tls_client_auth', clientId: 'kms-mtls' } } }).validate(token, {
+      sensitive: true,
+    });
+    expect(issuer.lastIntrospectionAuth).toBe('post:kms-mtls');
+    await validator({ revocation: { auth: { method: 'api_key', apiKey: 'key-1.secret' } } }).validate(token, {
+      sensitive: true,
+    });
+    expect(issuer.lastIntrospectionAuth).toBe('ApiKey key-1.secret');
+    const before = issuer.introspections;
+    await validator({ revocation: { mode: 'off' } }).validate(token, { sensitive: true });
+    expect(issuer.introspections).toBe(before);
+  });
+});
+
 describe('bearer guard', () => {
   const app = (errorDetail: ErrorDetailLevel) => {
     const guard = bearerGuard({

@@ -258,4 +258,56 @@ browserSuite('a person signs in through the real login page (headless Chromium)'
     expect(create.status).toBe(403);
     expect(((await create.json()) as { required_scope: string }).required_scope).toBe('kms:pool:create');
   });
+
+  it('walks the demo relying party: sign in, see the tokens, encrypt and decrypt with the KMS', async () => {
+    // The stack runs on free ports: point demo-spa at this Identity's relying-party callback.
+    const patched = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients/demo-spa`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        redirect_uris: [`${stack.identity.publicUrl}/demo/rp/callback`],
+        post_logout_redirect_uris: [`${stack.identity.publicUrl}/demo/rp`],
+      }),
+    });
+    expect(patched.status).toBe(200);
+    // The key the page uses (pnpm demo creates it; here the service account does).
+    const secret = (await readFile(KMS_SERVICE_SECRET_FILE, 'utf8')).trim();
+    const service = await client.discovery(
+      new URL(stack.identity.publicUrl),
+      'kms-service',
+      undefined,
+      client.ClientSecretBasic(secret),
+      { [client.customFetch]: stack.fetch as client.CustomFetch },
+    );
+    const { access_token: admin } = await client.clientCredentialsGrant(service, { scope: 'kms:admin' });
+    const key = await stack.fetch(`${stack.kms.publicUrl}/service/api/v1/elastickey`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'demo-encryption-aes256', description: 'demo-only', algorithm: 'A256GCM/dir' }),
+    });
+    expect(key.status).toBe(201);
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', `--ignore-certificate-errors-spki-list=${stack.leafPins.join(',')}`],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${stack.identity.publicUrl}/demo/rp`);
+      await page.getByRole('link', { name: 'Sign in with cryptoutil Identity' }).click();
+      await page.getByLabel('Username').fill('demo-user');
+      await page.getByLabel('Password').fill('demo-user-password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: '2. Your tokens' }).waitFor();
+      const claims = await page.locator('pre').nth(1).textContent();
+      expect(JSON.parse(claims ?? '{}')).toMatchObject({ aud: stack.kms.publicUrl, client_id: 'demo-spa' });
+      await page.getByRole('button', { name: 'Encrypt, then decrypt' }).click();
+      await page.getByRole('heading', { name: '4. Result' }).waitFor();
+      expect(await page.locator('ul').textContent()).toMatch(/encrypt → 200.*decrypt → 200/);
+      expect(await page.locator('#plaintext').textContent()).toBe('hello from the demo');
+      expect(await page.locator('pre.wrap').textContent()).toMatch(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/);
+    } finally {
+      await browser.close();
+    }
+  });
 });

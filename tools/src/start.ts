@@ -194,6 +194,7 @@ async function main(): Promise<void> {
       '',
       '✓ Identity and KMS ready (demo data: published credentials, never for real use)',
       '  Identity   https://127.0.0.1:8082  (discovery: /.well-known/openid-configuration)',
+      '  Try it     https://127.0.0.1:8082/demo/rp  (sign in as demo-user, see the tokens, encrypt with the KMS)',
       '  KMS        https://127.0.0.1:8081/service/api/v1  (Swagger UI: https://127.0.0.1:8081/ui/swagger/)',
       `  Admin      https://127.0.0.1:9082 and :9081 /admin/v1/readyz (mTLS: .data/tls/demo-client/, bundle.p12 password ${DEMO_CLIENT_P12_PASSWORD})`,
       '  Id. admin  https://127.0.0.1:9082/admin/v1/users and /clients (Bearer token in .data/identity/admin-token.secret, or the demo-client certificate)',

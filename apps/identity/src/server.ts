@@ -38,6 +38,7 @@ import {
   rotationDue,
   type SigningKeySet,
 } from './domain/signing-keys.js';
+import { relyingPartyRouter } from './demo/relying-party.js';
 import { interactionRouter } from './interactions/routes.js';
 import { adminAuth } from './api/admin-auth.js';
 import { openApiDocument } from './api/openapi.js';
@@ -179,6 +180,10 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
       'cryptoutil Identity admin API',
     ),
   );
+  if (options.demoSeed && config.resources[0]) {
+    publicApp.use('/demo', PAGE_CSP);
+    publicApp.use(relyingPartyRouter({ issuer, kmsUrl: config.resources[0].uri, rootCaPem }));
+  }
   publicApp.use(jwtTokenEndpoints({ db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys) }));
   const protocol: RequestHandler = (req, res) => void handler(req, res);
   publicApp.use(protocol);

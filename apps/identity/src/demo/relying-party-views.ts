@@ -1,0 +1,63 @@
+/** The demo relying party's single page: where you are in the flow, every value escaped, no scripts. */
+import { escapeHtml } from '../interactions/views.js';
+
+export interface RpView {
+  csrf: string;
+  idClaims?: Record<string, unknown>;
+  accessClaims?: Record<string, unknown>;
+  result?: { steps: string[]; jwe?: string; plaintext?: string };
+}
+
+const json = (value: unknown) => `<pre>${escapeHtml(JSON.stringify(value, null, 2))}</pre>`;
+
+export function renderRpPage(view: RpView): string {
+  const signedIn = view.accessClaims !== undefined;
+  const body = signedIn
+    ? `<h2>2. Your tokens</h2>
+<p>ID token claims (who you are):</p>
+${json(view.idClaims ?? {})}
+<p>Access token claims (what the KMS will check: <code>aud</code>, <code>scope</code>, expiry):</p>
+${json(view.accessClaims)}
+<h2>3. Call the KMS with the access token</h2>
+<form method="post" action="/demo/rp/encrypt">
+<input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
+<label for="text">Text to encrypt</label>
+<input id="text" name="text" value="hello from the demo" required>
+<button type="submit">Encrypt, then decrypt</button>
+</form>
+${
+  view.result
+    ? `<h2>4. Result</h2>
+<ul>${view.result.steps.map((step) => `<li>${escapeHtml(step)}</li>`).join('')}</ul>
+${view.result.jwe ? `<p>JWE from the KMS:</p><pre class="wrap">${escapeHtml(view.result.jwe)}</pre>` : ''}
+${view.result.plaintext !== undefined ? `<p>Decrypted: <strong id="plaintext">${escapeHtml(view.result.plaintext)}</strong></p>` : ''}`
+    : ''
+}
+<p><a href="/demo/rp/start">Sign in again</a></p>`
+    : `<p>This page plays an application that uses Identity to sign people in and the KMS to protect data.</p>
+<h2>1. Sign in</h2>
+<p>Use <code>demo-user</code> / <code>demo-user-password</code> (demo-only credentials).</p>
+<p><a href="/demo/rp/start">Sign in with cryptoutil Identity</a></p>`;
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Demo relying party · cryptoutil</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
+pre{background:#f4f4f4;padding:.75rem;overflow:auto}
+.wrap{white-space:pre-wrap;word-break:break-all}
+label{display:block;margin-top:1rem;font-weight:600}
+input{display:block;width:100%;padding:.5rem;margin-top:.25rem;box-sizing:border-box}
+button{margin-top:1rem;padding:.6rem 1.2rem}
+</style>
+</head>
+<body>
+<main>
+<h1>Demo relying party</h1>
+${body}
+</main>
+</body>
+</html>`;
+}

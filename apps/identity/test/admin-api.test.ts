@@ -5,14 +5,17 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 import { identityConfigSchema } from '../src/config.js';
-import { loginThroughForm, startPkce, startTestIdentity, SPA_REDIRECT, type TestIdentity } from './harness.js';
+import {
+  loginThroughForm,
+  startPkce,
+  startTestIdentity,
+  SPA_REDIRECT,
+  type TestIdentity,
+  ADMIN_TOKEN,
+  SECRETS_WITH_ADMIN_TOKEN,
+} from './harness.js';
 
-const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
-const SECRETS = {
-  cookie_keys: ['test-cookie-key-0123456789abcdef0123'],
-  signing_key_encryption: 'test-at-rest-key-0123456789abcdef0123',
-  admin_token: ADMIN_TOKEN,
-};
+const SECRETS = SECRETS_WITH_ADMIN_TOKEN;
 
 /**
  * A token request refused with `invalid_client`: openid-client reports it as a body error, or as a

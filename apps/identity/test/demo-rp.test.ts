@@ -1,19 +1,21 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { fetch as undiciFetch } from 'undici';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
-import { Browser, formAction, formValue, startTestIdentity, type TestIdentity } from './harness.js';
-
-const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+import {
+  Browser,
+  formAction,
+  formValue,
+  startTestIdentity,
+  type TestIdentity,
+  ADMIN_TOKEN,
+  SECRETS_WITH_ADMIN_TOKEN,
+} from './harness.js';
 
 describeEachDatabase('demo relying party', (db) => {
   let t: TestIdentity;
   beforeAll(async () => {
     t = await startTestIdentity(db, {
-      secrets: {
-        cookie_keys: ['test-cookie-key-0123456789abcdef0123'],
-        signing_key_encryption: 'test-at-rest-key-0123456789abcdef0123',
-        admin_token: ADMIN_TOKEN,
-      },
+      secrets: SECRETS_WITH_ADMIN_TOKEN,
       // A resource server that is not running: the page must say so instead of failing.
       resources: [{ uri: 'https://127.0.0.1:9', scopes: ['kms:read', 'kms:encrypt', 'kms:decrypt'] }],
     });

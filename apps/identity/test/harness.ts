@@ -18,6 +18,13 @@ import { startIdentity, type RunningIdentity } from '../src/server.js';
 export const SEED = fileURLToPath(new URL('../../../deployments/identity/config/demo-seed.yml', import.meta.url));
 export const KMS_SERVICE_SECRET = 'demo-only-kms-service-secret-0123456789abcdef';
 export const DEMO_WEB_SECRET = 'demo-only-demo-web-secret-0123456789abcdef';
+/** The admin API's bearer token in tests that enable it (`secrets: SECRETS_WITH_ADMIN_TOKEN`). */
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+export const SECRETS_WITH_ADMIN_TOKEN = {
+  cookie_keys: ['test-cookie-key-0123456789abcdef0123'],
+  signing_key_encryption: 'test-at-rest-key-0123456789abcdef0123',
+  admin_token: ADMIN_TOKEN,
+};
 export const SPA_REDIRECT = 'https://127.0.0.1:8082/demo/rp/callback';
 
 export interface TestIdentity {

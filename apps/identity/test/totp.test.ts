@@ -13,9 +13,10 @@ import {
   startPkce,
   startTestIdentity,
   type TestIdentity,
+  ADMIN_TOKEN,
+  SECRETS_WITH_ADMIN_TOKEN,
 } from './harness.js';
 
-const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
 const PASSWORD = 'totp-user-password-1234';
 
 /** RFC 6238 written out here (HMAC-SHA1, 30 s, 6 digits), independent of the library the server uses. */
@@ -75,11 +76,7 @@ describeEachDatabase('Identity TOTP second factor', (db) => {
 
   beforeAll(async () => {
     t = await startTestIdentity(db, {
-      secrets: {
-        cookie_keys: ['test-cookie-key-0123456789abcdef0123'],
-        signing_key_encryption: 'test-at-rest-key-0123456789abcdef0123',
-        admin_token: ADMIN_TOKEN,
-      },
+      secrets: SECRETS_WITH_ADMIN_TOKEN,
       login: { max_failures: 3, lockout_seconds: 900 },
     });
     spa = await t.discover('demo-spa', client.None());

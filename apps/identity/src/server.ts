@@ -4,12 +4,13 @@
  * TLS 1.3 from the project CA. The provider is rebuilt when signing keys rotate; all its state is in
  * the database, so nothing is lost by the swap.
  */
-import express, { type Express, type Request, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata } from 'oidc-provider';
 import {
   accessLog,
+  basicCredentials,
   applySecurityDefaults,
   ConfigError,
   createAdminRouter,
@@ -85,15 +86,6 @@ const PAGE_CSP = helmet.contentSecurityPolicy({
   },
 });
 
-/** The client id of HTTP Basic client authentication, for the access log (never the secret). */
-function basicUser(req: Request): string | undefined {
-  const header = req.get('authorization');
-  if (!header?.startsWith('Basic ')) return undefined;
-  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon > 0 ? decodeURIComponent(decoded.slice(0, colon)) : undefined;
-}
-
 function publicJwks(keys: SigningKeySet): JSONWebKeySet {
   return { keys: keys.keys.flatMap((key) => publicJwk(key) ?? []) };
 }
@@ -160,7 +152,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
       accessLog({
         logger,
         skip: (req) => req.path.startsWith('/ui/'),
-        fields: (req) => ({ client_id: basicUser(req) }),
+        fields: (req) => ({ client_id: basicCredentials(req.get('authorization'), { formEncoded: true })?.user }),
       }),
     );
   }

@@ -120,6 +120,11 @@ describeEachDatabase('Identity protocol extras and storage', (db) => {
     const wrong = await post('/token/introspection', 'kms-service:wrong-secret');
     expect([wrong.status, ((await wrong.json()) as { error: string }).error]).toEqual([401, 'invalid_client']);
     expect((await post('/token/revocation', 'nobody:x')).status).toBe(401);
+    // A malformed form encoding in Basic credentials is a failed authentication, not a server error
+    // (and the access log, which reads the client id, does not trip over it either).
+    const malformed = await post('/token/introspection', '%zz:x');
+    expect([malformed.status, ((await malformed.json()) as { error: string }).error]).toEqual([401, 'invalid_client']);
+    expect((await t.fetch(`${t.identity.issuer}/.well-known/openid-configuration`)).status).toBe(200);
     // Another client may not revoke it: RFC 7009 still answers 200, and the token stays active.
     expect((await post('/token/revocation', `demo-web:${DEMO_WEB_SECRET}`)).status).toBe(200);
     expect((await client.tokenIntrospection(service, token)).active).toBe(true);

@@ -17,3 +17,4 @@ export * from './password-hash.js';
 export * from './request-body.js';
 export * from './swagger.js';
 export * from './access-log.js';
+export * from './basic-auth.js';

@@ -8,7 +8,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
-import type { Database } from '@cryptoutil/infra';
+import { basicCredentials, type Database } from '@cryptoutil/infra';
 import { findClient } from '../data/client-repository.js';
 import { isJtiRevoked, revokeJti } from '../data/revoked-token-repository.js';
 import { verifyClientSecret } from './client-secrets.js';
@@ -36,13 +36,11 @@ function oauthError(res: Response, status: number, error: string, description: s
 async function authenticateClient(db: Database, req: Request, body: Body): Promise<string | undefined> {
   let clientId = body.client_id;
   let secret = body.client_secret;
-  const header = req.headers.authorization;
-  if (header?.startsWith('Basic ')) {
-    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 0) return undefined;
-    clientId = decodeURIComponent(decoded.slice(0, colon));
-    secret = decodeURIComponent(decoded.slice(colon + 1));
+  if (req.headers.authorization?.toLowerCase().startsWith('basic')) {
+    const credentials = basicCredentials(req.headers.authorization, { formEncoded: true });
+    if (!credentials) return undefined;
+    clientId = credentials.user;
+    secret = credentials.password;
   }
   if (!clientId || !secret) return undefined;
   const client = await findClient(db, clientId);

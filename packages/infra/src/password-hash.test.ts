@@ -7,6 +7,7 @@ import {
   isPasswordHash,
   parsePasswordHash,
   verifiedSecretCache,
+  verifyDecoyPassword,
   verifyPassword,
 } from './password-hash.js';
 
@@ -87,5 +88,12 @@ describe('verified secret cache', () => {
     const verify = verifiedSecretCache();
     expect(await verify(encoded, 'client-secret')).toBe(true);
     expect(await verify(encoded, 'client-secreT')).toBe(false);
+  });
+});
+
+describe('decoy verification', () => {
+  it('is always false, whatever the password', async () => {
+    expect(await verifyDecoyPassword('decoy-password-for-unknown-accounts')).toBe(false);
+    expect(await verifyDecoyPassword('anything')).toBe(false);
   });
 });

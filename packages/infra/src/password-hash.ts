@@ -54,6 +54,18 @@ export async function verifyPassword(encoded: string, password: string): Promise
   return timingSafeEqual(candidate, hash);
 }
 
+let decoy: Promise<string> | undefined;
+
+/**
+ * For an account that does not exist: the same PBKDF2 work as checking a real one, so response time
+ * does not tell whether a username exists. Always false.
+ */
+export async function verifyDecoyPassword(password: string): Promise<false> {
+  decoy ??= hashPassword('decoy-password-for-unknown-accounts');
+  await verifyPassword(await decoy, password);
+  return false;
+}
+
 export interface VerifiedSecretCacheOptions {
   ttlMs?: number;
   maxEntries?: number;

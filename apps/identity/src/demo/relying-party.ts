@@ -9,7 +9,7 @@ import express, { Router, type Request, type Response } from 'express';
 import { decodeJwt } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { ValidationError } from '@cryptoutil/infra';
-import { assertCsrf, csrfToken } from '../interactions/csrf.js';
+import { assertCsrf, cookieValue, csrfToken } from '../interactions/csrf.js';
 import { renderRpPage, type RpView } from './relying-party-views.js';
 
 export const DEMO_RP_CLIENT = 'demo-spa';
@@ -36,14 +36,6 @@ interface RpSession {
   expires: number;
 }
 
-function cookieValue(req: Request): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [name, ...rest] = part.trim().split('=');
-    if (name === COOKIE) return rest.join('=');
-  }
-  return undefined;
-}
-
 export function relyingPartyRouter(options: RelyingPartyOptions): Router {
   const router = Router();
   const sessions = new Map<string, RpSession>();
@@ -52,7 +44,7 @@ export function relyingPartyRouter(options: RelyingPartyOptions): Router {
   const form = express.urlencoded({ extended: false, limit: '16kb' });
 
   const sessionOf = (req: Request): RpSession | undefined => {
-    const id = cookieValue(req);
+    const id = cookieValue(req, COOKIE);
     const session = id === undefined ? undefined : sessions.get(id);
     return session && session.expires > Date.now() ? session : undefined;
   };

@@ -3,7 +3,7 @@
  * to the caller, whether the user exists, is disabled, is locked or typed a wrong password, and an
  * unknown user costs the same PBKDF2 work as a known one.
  */
-import { hashPassword, verifyPassword, type Database } from '@cryptoutil/infra';
+import { verifyDecoyPassword, verifyPassword, type Database } from '@cryptoutil/infra';
 import {
   findUserByUsername,
   recordLoginFailure,
@@ -19,7 +19,6 @@ export interface LoginPolicy {
 
 export type LoginResult = { ok: true; user: UserRecord } | { ok: false };
 
-let decoy: Promise<string> | undefined;
 const FAILURE_DELAY_MS = 200;
 
 export async function login(
@@ -31,8 +30,7 @@ export async function login(
   const now = policy.now?.() ?? new Date();
   const user = await findUserByUsername(db, username);
   if (!user) {
-    decoy ??= hashPassword('decoy-password-for-unknown-users');
-    await verifyPassword(await decoy, password);
+    await verifyDecoyPassword(password);
     return { ok: false };
   }
   const locked = isLocked(user, now);

@@ -11,8 +11,3 @@ export const KMS_SCOPES = [
   'kms:verify',
   'kms:generate',
 ] as const;
-
-/** One parser for scope strings: space- or comma-separated, duplicates dropped, order kept. */
-export function parseScopes(value: string | undefined): string[] {
-  return [...new Set((value ?? '').split(/[\s,]+/).filter(Boolean))];
-}

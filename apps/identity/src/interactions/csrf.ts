@@ -8,10 +8,11 @@ import { ForbiddenError } from '@cryptoutil/infra';
 
 const COOKIE = '__Host-identity-csrf';
 
-function cookieValue(req: Request): string | undefined {
+/** The value of cookie `name` in the request, if sent. */
+export function cookieValue(req: Request, name = COOKIE): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [name, ...rest] = part.trim().split('=');
-    if (name === COOKIE) return rest.join('=');
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return rest.join('=');
   }
   return undefined;
 }

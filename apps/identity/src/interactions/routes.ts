@@ -71,6 +71,17 @@ async function grantConsent(provider: Provider, details: InteractionDetails): Pr
   return grant.save();
 }
 
+/** Grants what the consent prompt asks for and returns the browser to the authorization. */
+async function finishConsent(provider: Provider, req: Request, res: Response, details: InteractionDetails) {
+  const grantId = await grantConsent(provider, details);
+  await provider.interactionFinished(
+    req,
+    res,
+    { consent: details.grantId ? {} : { grantId } },
+    { mergeWithLastSubmission: true },
+  );
+}
+
 export function interactionRouter(options: InteractionOptions): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
@@ -114,13 +125,7 @@ export function interactionRouter(options: InteractionOptions): Router {
     }
     if (client?.trusted) {
       // First-party clients marked trusted skip the consent page.
-      const grantId = await grantConsent(provider, details);
-      await provider.interactionFinished(
-        req,
-        res,
-        { consent: details.grantId ? {} : { grantId } },
-        { mergeWithLastSubmission: true },
-      );
+      await finishConsent(provider, req, res, details);
       return;
     }
     const missing = details.prompt.details as MissingConsent;
@@ -195,13 +200,7 @@ export function interactionRouter(options: InteractionOptions): Router {
     const details = await provider.interactionDetails(req, res);
     if (details.prompt.name !== 'consent')
       throw new ValidationError('This step is not a consent.', { code: 'invalid_interaction' });
-    const grantId = await grantConsent(provider, details);
-    await provider.interactionFinished(
-      req,
-      res,
-      { consent: details.grantId ? {} : { grantId } },
-      { mergeWithLastSubmission: true },
-    );
+    await finishConsent(provider, req, res, details);
   });
 
   router.get('/interaction/:uid/abort', noStore, async (req, res) => {

@@ -6,7 +6,7 @@
 import type { Request, RequestHandler } from 'express';
 import { TokenValidationError, assertScope, sendTokenError, type ErrorDetailLevel } from '@cryptoutil/jose-authority';
 import { KMS_SCOPE_IMPLICATIONS } from '../domain/scopes.js';
-import type { Authenticate, KmsPrincipal } from './authentication.js';
+import type { Authenticate } from './authentication.js';
 import type { KmsScope } from '../domain/scopes.js';
 import { hasBody } from './validation.js';
 
@@ -64,13 +64,6 @@ export interface AccessControlOptions {
   otherSchemes?: readonly string[];
 }
 
-const principals = new WeakMap<Request, KmsPrincipal>();
-
-/** Who an authorized request came from. */
-export function kmsPrincipalOf(req: Request): KmsPrincipal | undefined {
-  return principals.get(req);
-}
-
 /** Requires a principal whose (expanded) scopes include the operation's; unknown paths go on to the 404. */
 export function accessControl(options: AccessControlOptions): RequestHandler {
   return async (req, res, next) => {
@@ -79,7 +72,6 @@ export function accessControl(options: AccessControlOptions): RequestHandler {
     try {
       const principal = await options.authenticate(req, { sensitive: operation.sensitive });
       assertScope(principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
-      principals.set(req, principal);
       next();
     } catch (error) {
       if (!(error instanceof TokenValidationError)) return next(error);

@@ -8,7 +8,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Request } from 'express';
-import { verifiedSecretCache } from '@cryptoutil/infra';
+import { basicCredentials, verifiedSecretCache, verifyDecoyPassword } from '@cryptoutil/infra';
 import { TokenValidationError, bearerToken, type TokenValidator } from '@cryptoutil/jose-authority';
 import type { Realms } from '../domain/realm.js';
 
@@ -49,16 +49,9 @@ export interface AuthenticationOptions {
 export type Authenticate = (req: Request, requirement: { sensitive: boolean }) => Promise<KmsPrincipal>;
 
 const FAILURE_DELAY_MS = 200;
+const MAX_TRACKED_USERNAMES = 10_000;
 
 const refused = (description: string) => new TokenValidationError('authentication_required', description);
-
-function basicCredentials(req: Request): { username: string; password: string } | undefined {
-  const match = /^Basic +([A-Za-z0-9+/=]+) *$/i.exec(req.get('authorization') ?? '');
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-}
 
 function apiKeyCredential(req: Request): { id: string; secret: string } | undefined {
   const match = /^ApiKey +([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+) *$/i.exec(req.get('authorization') ?? '');
@@ -85,26 +78,41 @@ export function createAuthenticator(options: AuthenticationOptions): Authenticat
   const apiKeys = new Map(options.apiKeys.map((key) => [key.id, key]));
   const certificates = new Map(options.certificates.map((entry) => [entry.commonName, entry]));
 
+  /** Keeps the failure counts bounded: the oldest entry that is not a lockout leaves first. */
+  const forgetOldestUnlocked = () => {
+    if (failures.size < MAX_TRACKED_USERNAMES) return;
+    for (const [username, state] of failures) {
+      if (state.lockedUntil <= now()) {
+        failures.delete(username);
+        return;
+      }
+    }
+  };
+
   const basic = async (req: Request): Promise<KmsPrincipal | undefined> => {
-    const credentials = basicCredentials(req);
+    const credentials = basicCredentials(req.get('authorization'));
     if (!credentials) return undefined;
-    const state = failures.get(credentials.username);
+    const state = failures.get(credentials.user);
     if (state && state.lockedUntil > now()) throw refused('Too many failed sign-ins; try again later.');
-    const user = options.realms.users.get(credentials.username);
-    const ok = user?.passwordHash
-      ? await verify(user.passwordHash, credentials.password)
-      : user?.demoPassword !== undefined && sameText(user.demoPassword, credentials.password);
+    const user = options.realms.users.get(credentials.user);
+    // An unknown username costs the same PBKDF2 work as a known one: timing does not reveal which exist.
+    const ok = !user
+      ? await verifyDecoyPassword(credentials.password)
+      : user.passwordHash
+        ? await verify(user.passwordHash, credentials.password)
+        : user.demoPassword !== undefined && sameText(user.demoPassword, credentials.password);
     if (!user || !ok) {
       const count = (state?.count ?? 0) + 1;
       await new Promise((done) => setTimeout(done, Math.min(count * FAILURE_DELAY_MS, 2000)));
       const locked = count >= options.lockout.maxFailures;
-      failures.set(credentials.username, {
+      forgetOldestUnlocked();
+      failures.set(credentials.user, {
         count: locked ? 0 : count,
         lockedUntil: locked ? now() + options.lockout.lockoutMs : 0,
       });
       throw refused('Invalid username or password.');
     }
-    failures.delete(credentials.username);
+    failures.delete(credentials.user);
     return { subject: `${user.realmId}/${user.userId}`, method: 'basic', scopes: user.scopes, tenants: user.tenants };
   };
 

@@ -13,8 +13,9 @@ import { Barrier } from './barrier/barrier.js';
 import { UnsealError, deriveUnsealKeys } from './barrier/unseal.js';
 import type { KmsConfig } from './config.js';
 import { KMS_MIGRATIONS } from './data/schema.js';
-import { destroyExpiredElasticKeys } from './domain/elastic-key.js';
-import type { KmsContext } from './domain/kms-context.js';
+import { destroyExpiredInEveryTenant } from './domain/elastic-key.js';
+import type { KmsService } from './domain/kms-context.js';
+import { TenantDirectory } from './domain/tenant.js';
 import type { RequestHandler, Router } from 'express';
 import { readFile } from 'node:fs/promises';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -40,7 +41,7 @@ export interface StartOptions {
 }
 
 export interface RunningKms {
-  context: KmsContext;
+  service: KmsService;
   publicUrl: string;
   adminUrl: string;
   /** PEM of the root CA that both listeners chain to. */
@@ -93,22 +94,30 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   const realms = await loadRealms(config.auth?.realms_file, { demo: options.demo === true });
   for (const warning of realms.warnings) logger.warn(warning);
   const { db, barrier } = await openUnsealed(config, logger);
-  const context: KmsContext = {
+  const base = {
     db,
     barrier,
     now: () => new Date(),
     deleteGracePeriodMs: config.keys.delete_grace_period_seconds * 1000,
   };
+  let service: KmsService;
+  try {
+    service = { ...base, tenants: await TenantDirectory.open(base) };
+  } catch (error) {
+    barrier.seal();
+    await db.close();
+    throw error;
+  }
   // The validator needs the public URL (the default audience), known once the listener is bound.
   let access: RequestHandler | undefined;
   let validator: TokenValidator | undefined;
-  const publicApp = createPublicApp(context, {
+  const publicApp = createPublicApp(service.tenants, {
     logger,
     ...(config.auth ? { access: (req, res, next) => (access as RequestHandler)(req, res, next) } : {}),
     bodyLimitBytes: config.server.body_limit_bytes,
     ...(options.extraRouters ? { extraRouters: options.extraRouters } : {}),
   });
-  const adminApp = createAdminApp(context, {
+  const adminApp = createAdminApp(service, {
     version: options.version,
     logger,
     maxRssBytes: config.server.readiness_max_rss_mb * 1024 * 1024,
@@ -188,7 +197,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   }
 
   const sweep = setInterval(() => {
-    destroyExpiredElasticKeys(context).then(
+    destroyExpiredInEveryTenant(service).then(
       (ids) => ids.length > 0 && logger.info('destroyed material of deleted elastic keys', { elastic_key_ids: ids }),
       (error: unknown) => logger.error('destroying expired elastic keys failed', { error }),
     );
@@ -196,7 +205,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   sweep.unref();
 
   return {
-    context,
+    service,
     publicUrl,
     adminUrl: `${scheme}://${hostInUrl}:${adminPort}`,
     rootCaPem,

@@ -7,17 +7,15 @@ import { KMS_MIGRATIONS } from '../src/data/schema.js';
 import { POLICY, SECRETS, startTestKms, type TestKms } from './harness.js';
 
 async function counts(kms: TestKms) {
-  const tables = [
-    'kms_root_keys',
-    'kms_root_key_wraps',
-    'kms_intermediate_keys',
-    'kms_content_keys',
-    'kms_material_keys',
-  ];
+  const tables = ['kms_root_keys', 'kms_root_key_wraps', 'kms_intermediate_keys', 'kms_content_keys'];
   const result: Record<string, number> = {};
   for (const table of tables) {
     const [row] = await kms.ctx.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${sql.raw(table)}`);
     result[table] = Number(row?.n);
+  }
+  {
+    const [row] = await kms.ctx.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${kms.ctx.tables.materialKeys}`);
+    result.kms_material_keys = Number(row?.n);
   }
   return result;
 }
@@ -45,9 +43,13 @@ describeEachDatabase('barrier', (db) => {
   });
 
   it('unseals again with any 3 of the 5 secrets and keeps every key usable', async () => {
-    const again = await Barrier.unseal(kms.ctx.db, deriveUnsealKeys(POLICY, [SECRETS[4]!, SECRETS[0]!, SECRETS[2]!]), {
-      allSharesGiven: false,
-    });
+    const again = await Barrier.unseal(
+      kms.service.db,
+      deriveUnsealKeys(POLICY, [SECRETS[4]!, SECRETS[0]!, SECRETS[2]!]),
+      {
+        allSharesGiven: false,
+      },
+    );
     const restarted = { ...kms.ctx, barrier: again };
     const { decrypt } = await import('../src/domain/decrypt.js');
     expect(Buffer.from(await decrypt(restarted, keyPath.split('/')[2]!, jwe)).toString()).toBe('kept');
@@ -58,7 +60,7 @@ describeEachDatabase('barrier', (db) => {
     const before = await counts(kms);
     const others = [1, 2, 3, 4, 5].map((n) => Buffer.from(`a-different-deployment-unseal-secret-${n}-xxxxxxxx`));
     await expect(
-      Barrier.unseal(kms.ctx.db, deriveUnsealKeys(POLICY, others), { allSharesGiven: true }),
+      Barrier.unseal(kms.service.db, deriveUnsealKeys(POLICY, others), { allSharesGiven: true }),
     ).rejects.toMatchObject({
       code: 'unseal_failed',
     });
@@ -84,7 +86,7 @@ describeEachDatabase('barrier', (db) => {
     await kms.api('post', `${keyPath}/materialkey`);
     await kms.admin('post', '/admin/v1/barrier/content/rotate');
     await kms.admin('post', '/admin/v1/barrier/intermediate/rotate');
-    const fresh = await Barrier.unseal(kms.ctx.db, deriveUnsealKeys(POLICY, SECRETS.slice(1, 4)), {
+    const fresh = await Barrier.unseal(kms.service.db, deriveUnsealKeys(POLICY, SECRETS.slice(1, 4)), {
       allSharesGiven: false,
     });
     const { decrypt } = await import('../src/domain/decrypt.js');
@@ -98,7 +100,7 @@ describeEachDatabase('barrier', (db) => {
   });
 
   it('a second instance on the same database sees rotations made by the first', async () => {
-    const second = await Barrier.unseal(kms.ctx.db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
+    const second = await Barrier.unseal(kms.service.db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
     await kms.ctx.barrier.rotate('root');
     await kms.ctx.barrier.rotate('intermediate');
     await kms.ctx.barrier.rotate('content');

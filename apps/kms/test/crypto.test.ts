@@ -191,7 +191,7 @@ describeEachDatabase('crypto', (db) => {
     const body = (await kms.api('get', `${path}/materialkeys`)).body as { items: { clear_public: JWK }[] };
     expect(body.items[0]?.clear_public).toMatchObject({ kty: 'EC', crv: 'P-256' });
     expect(body.items[0]?.clear_public).not.toHaveProperty('d');
-    const rows = await kms.ctx.db.all<Record<string, unknown>>(sql`SELECT * FROM kms_material_keys`);
+    const rows = await kms.ctx.db.all<Record<string, unknown>>(sql`SELECT * FROM ${kms.ctx.tables.materialKeys}`);
     const barrier = [
       ...(await kms.ctx.db.all<Record<string, unknown>>(sql`SELECT * FROM kms_root_key_wraps`)),
       ...(await kms.ctx.db.all<Record<string, unknown>>(sql`SELECT * FROM kms_intermediate_keys`)),

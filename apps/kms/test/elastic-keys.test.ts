@@ -12,8 +12,8 @@ async function create(kms: TestKms, body: Record<string, unknown>) {
 }
 
 async function rowCounts(kms: TestKms) {
-  const [elastic] = await kms.ctx.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM kms_elastic_keys`);
-  const [material] = await kms.ctx.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM kms_material_keys`);
+  const [elastic] = await kms.ctx.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${kms.ctx.tables.elasticKeys}`);
+  const [material] = await kms.ctx.db.all<{ n: number }>(sql`SELECT COUNT(*) AS n FROM ${kms.ctx.tables.materialKeys}`);
   return [Number(elastic?.n), Number(material?.n)];
 }
 
@@ -218,13 +218,13 @@ describeEachDatabase('elastic keys', (db) => {
     expect((await kms.api('get', path)).body.status).toBe('finished_delete');
     expect((await kms.api('post', `${path}/undelete`)).status).toBe(409);
     const [row] = await kms.ctx.db.all<{ n: number }>(
-      sql`SELECT COUNT(*) AS n FROM kms_material_keys WHERE elastic_key_id = ${key.elastic_key_id} AND jwe IS NOT NULL`,
+      sql`SELECT COUNT(*) AS n FROM ${kms.ctx.tables.materialKeys} WHERE elastic_key_id = ${key.elastic_key_id} AND jwe IS NOT NULL`,
     );
     expect(Number(row?.n)).toBe(0);
   });
 
   it('refuses bodies over the limit with 413', async () => {
-    const small = await startTestKms(kms.ctx.db, { bodyLimitBytes: 1024 });
+    const small = await startTestKms(kms.service.db, { bodyLimitBytes: 1024 });
     const res = await small
       .api('post', '/elastickey')
       .send({ name: 'x'.repeat(2048), description: '', algorithm: 'HS256' });

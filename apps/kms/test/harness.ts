@@ -11,7 +11,8 @@ import { createAdminApp } from '../src/api/admin.js';
 import { createPublicApp } from '../src/api/app.js';
 import { Barrier } from '../src/barrier/barrier.js';
 import { deriveUnsealKeys } from '../src/barrier/unseal.js';
-import { DEFAULT_DELETE_GRACE_PERIOD_MS, type KmsContext } from '../src/domain/kms-context.js';
+import { DEFAULT_DELETE_GRACE_PERIOD_MS, type KmsContext, type KmsService } from '../src/domain/kms-context.js';
+import { TenantDirectory } from '../src/domain/tenant.js';
 
 export const SECRETS = [1, 2, 3, 4, 5].map((n) => Buffer.from(`component-test-unseal-secret-number-${n}-of-five`));
 export const POLICY = { mode: 'n-of-m', threshold: 3, shares: 5 } as const;
@@ -41,6 +42,8 @@ export function testTls(): Promise<TestTls> {
 }
 
 export interface TestKms {
+  service: KmsService;
+  /** The default tenant's context (callers without a tenant act in it). */
   ctx: KmsContext;
   clock: { now: Date };
   api: (method: 'get' | 'post' | 'put' | 'delete', path: string) => request.Test;
@@ -53,17 +56,20 @@ export async function startTestKms(
 ): Promise<TestKms> {
   const barrier = await Barrier.unseal(db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
   const clock = { now: new Date() };
-  const ctx: KmsContext = { db, barrier, now: () => clock.now, deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS };
+  const base = { db, barrier, now: () => clock.now, deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS };
+  const service: KmsService = { ...base, tenants: await TenantDirectory.open(base) };
+  const ctx = await service.tenants.context(service.tenants.defaultTenant.id);
   const { rootPem, chain, key } = await testTls();
   const server = https.createServer(
     serverTlsOptions({ chain, key, rootCa: rootPem, requestClientCert: true }),
-    createPublicApp(ctx, options),
+    createPublicApp(service.tenants, options),
   );
   const adminServer = https.createServer(
     serverTlsOptions({ chain, key, rootCa: rootPem }),
-    createAdminApp(ctx, { version: 'test', maxRssBytes: Number.MAX_SAFE_INTEGER }),
+    createAdminApp(service, { version: 'test', maxRssBytes: Number.MAX_SAFE_INTEGER }),
   );
   return {
+    service,
     ctx,
     clock,
     api: (method, path) => request(server)[method](`/service/api/v1${path}`).ca(rootPem),

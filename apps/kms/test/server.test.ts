@@ -66,7 +66,7 @@ it('serves both listeners on TLS 1.3, the admin one with mTLS, and stops cleanly
     await kms.close();
   }
   expect(lines.join('')).toMatch(/UNSEAL MODE dev/);
-  expect(kms.context.barrier.sealed).toBe(true);
+  expect(kms.service.barrier.sealed).toBe(true);
 });
 
 it('speaks plain HTTP only when asked, with a warning, and runs the shutdown hook', async () => {

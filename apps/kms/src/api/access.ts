@@ -72,6 +72,7 @@ export function accessControl(options: AccessControlOptions): RequestHandler {
     try {
       const principal = await options.authenticate(req, { sensitive: operation.sensitive });
       assertScope(principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
+      res.locals.principal = principal;
       next();
     } catch (error) {
       if (!(error instanceof TokenValidationError)) return next(error);

@@ -15,7 +15,8 @@ import {
   type Logger,
 } from '@cryptoutil/infra';
 import type { BarrierTier } from '../barrier/barrier.js';
-import type { KmsContext } from '../domain/kms-context.js';
+import type { KmsService } from '../domain/kms-context.js';
+import { adminTenantsRouter } from './admin-tenants.js';
 
 const TIERS: readonly BarrierTier[] = ['root', 'intermediate', 'content'];
 
@@ -29,7 +30,7 @@ export interface AdminAppOptions {
   checks?: Record<string, HealthCheck>;
 }
 
-export function createAdminApp(ctx: KmsContext, options: AdminAppOptions): Express {
+export function createAdminApp(ctx: KmsService, options: AdminAppOptions): Express {
   const app = express();
   applySecurityDefaults(app);
   app.use(
@@ -55,6 +56,7 @@ export function createAdminApp(ctx: KmsContext, options: AdminAppOptions): Expre
     }
     res.status(201).json(await ctx.barrier.rotate(tier));
   });
+  app.use(adminTenantsRouter(ctx.tenants));
   app.use(notFoundHandler());
   app.use(problemHandler(options.logger ? { logger: options.logger } : {}));
   return app;

@@ -5,10 +5,11 @@
  */
 import express, { Router, type Express, type RequestHandler } from 'express';
 import { applySecurityDefaults, notFoundHandler, problemHandler, type Logger } from '@cryptoutil/infra';
-import type { KmsContext } from '../domain/kms-context.js';
+import type { TenantDirectory } from '../domain/tenant.js';
 import { cryptoRouter } from './crypto.js';
 import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
+import { tenantSelection } from './tenant-selection.js';
 
 export const API_PREFIXES = ['/service/api/v1', '/browser/api/v1'] as const;
 
@@ -21,7 +22,7 @@ export interface PublicAppOptions {
   access?: RequestHandler;
 }
 
-export function createPublicApp(ctx: KmsContext, options: PublicAppOptions = {}): Express {
+export function createPublicApp(tenants: TenantDirectory, options: PublicAppOptions = {}): Express {
   const app = express();
   applySecurityDefaults(app, {
     rawTypes: ['application/jose'],
@@ -30,7 +31,7 @@ export function createPublicApp(ctx: KmsContext, options: PublicAppOptions = {})
   for (const router of options.extraRouters ?? []) app.use(router);
   const api = Router();
   if (options.access) api.use(options.access);
-  api.use(elasticKeysRouter(ctx), materialKeysRouter(ctx), cryptoRouter(ctx));
+  api.use(tenantSelection(tenants), elasticKeysRouter(), materialKeysRouter(), cryptoRouter());
   for (const prefix of API_PREFIXES) app.use(prefix, api);
   app.use(notFoundHandler());
   app.use(problemHandler(options.logger ? { logger: options.logger } : {}));

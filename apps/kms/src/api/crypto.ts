@@ -1,11 +1,11 @@
 /** Crypto endpoints: encrypt/decrypt (JWE), sign/verify (JWS), data keys, public JWKS. */
+import { tenantContext } from './tenant-selection.js';
 import { Router, type Request } from 'express';
 import { ValidationError } from '@cryptoutil/infra';
 import { decrypt } from '../domain/decrypt.js';
 import { encrypt } from '../domain/encrypt.js';
 import { generateDataKey } from '../domain/generate-data-key.js';
 import { elasticKeyJwks } from '../domain/jwks.js';
-import type { KmsContext } from '../domain/kms-context.js';
 import { sign } from '../domain/sign.js';
 import { verify } from '../domain/verify.js';
 import { bodyBytes, bodyCompact, queryString, uuidParam } from './validation.js';
@@ -23,10 +23,11 @@ function context(req: Request): string | undefined {
   return value;
 }
 
-export function cryptoRouter(ctx: KmsContext): Router {
+export function cryptoRouter(): Router {
   const router = Router();
 
   router.post('/elastickey/:elasticKeyId/encrypt', async (req, res) => {
+    const ctx = tenantContext(res);
     const id = uuidParam(req, 'elasticKeyId');
     const given = context(req);
     const jwe = await encrypt(ctx, id, bodyBytes(req), given === undefined ? {} : { context: given });
@@ -34,20 +35,24 @@ export function cryptoRouter(ctx: KmsContext): Router {
   });
 
   router.post('/elastickey/:elasticKeyId/decrypt', async (req, res) => {
+    const ctx = tenantContext(res);
     const id = uuidParam(req, 'elasticKeyId');
     res.type('application/octet-stream').send(Buffer.from(await decrypt(ctx, id, bodyCompact(req), context(req))));
   });
 
   router.post('/elastickey/:elasticKeyId/sign', async (req, res) => {
+    const ctx = tenantContext(res);
     res.type('text/plain').send(await sign(ctx, uuidParam(req, 'elasticKeyId'), bodyBytes(req)));
   });
 
   router.post('/elastickey/:elasticKeyId/verify', async (req, res) => {
+    const ctx = tenantContext(res);
     const result = await verify(ctx, uuidParam(req, 'elasticKeyId'), bodyCompact(req));
     res.json({ valid: result.valid, kid: result.kid, payload: Buffer.from(result.payload).toString('base64url') });
   });
 
   router.post('/elastickey/:elasticKeyId/generate', async (req, res) => {
+    const ctx = tenantContext(res);
     const id = uuidParam(req, 'elasticKeyId');
     const alg = queryString(req, 'alg');
     if (alg === undefined) {
@@ -60,6 +65,7 @@ export function cryptoRouter(ctx: KmsContext): Router {
   });
 
   router.get('/elastickey/:elasticKeyId/jwks', async (req, res) => {
+    const ctx = tenantContext(res);
     res
       .type('application/jwk-set+json')
       .send(JSON.stringify(await elasticKeyJwks(ctx, uuidParam(req, 'elasticKeyId'))));

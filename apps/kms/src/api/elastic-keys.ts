@@ -1,4 +1,5 @@
 /** `/elastickey` and `/elastickeys`: create, read, update, list, enable/disable, delete/undelete. */
+import { tenantContext } from './tenant-selection.js';
 import { Router } from 'express';
 import { z } from 'zod';
 import { ELASTIC_KEY_SORT_FIELDS } from '../data/elastic-key-repository.js';
@@ -12,7 +13,6 @@ import {
   undeleteElasticKey,
   updateElasticKey,
 } from '../domain/elastic-key.js';
-import type { KmsContext } from '../domain/kms-context.js';
 import { isElasticKeyStatus } from '../domain/elastic-key-status.js';
 import { ValidationError, parseBody } from '@cryptoutil/infra';
 import { elasticKeyJson, pageJson } from './presenters.js';
@@ -32,10 +32,11 @@ const createSchema = z.strictObject({
 
 const updateSchema = z.strictObject({ name, description });
 
-export function elasticKeysRouter(ctx: KmsContext): Router {
+export function elasticKeysRouter(): Router {
   const router = Router();
 
   router.post('/elastickey', async (req, res) => {
+    const ctx = tenantContext(res);
     const body = parseBody(createSchema, req);
     const key = await createElasticKey(ctx, {
       name: body.name,
@@ -49,31 +50,38 @@ export function elasticKeysRouter(ctx: KmsContext): Router {
   });
 
   router.get('/elastickey/:elasticKeyId', async (req, res) => {
+    const ctx = tenantContext(res);
     res.json(elasticKeyJson(await getElasticKey(ctx, uuidParam(req, 'elasticKeyId'))));
   });
 
   router.put('/elastickey/:elasticKeyId', async (req, res) => {
+    const ctx = tenantContext(res);
     const id = uuidParam(req, 'elasticKeyId');
     res.json(elasticKeyJson(await updateElasticKey(ctx, id, parseBody(updateSchema, req))));
   });
 
   router.post('/elastickey/:elasticKeyId/disable', async (req, res) => {
+    const ctx = tenantContext(res);
     res.json(elasticKeyJson(await disableElasticKey(ctx, uuidParam(req, 'elasticKeyId'))));
   });
 
   router.post('/elastickey/:elasticKeyId/enable', async (req, res) => {
+    const ctx = tenantContext(res);
     res.json(elasticKeyJson(await enableElasticKey(ctx, uuidParam(req, 'elasticKeyId'))));
   });
 
   router.delete('/elastickey/:elasticKeyId', async (req, res) => {
+    const ctx = tenantContext(res);
     res.status(202).json(elasticKeyJson(await deleteElasticKey(ctx, uuidParam(req, 'elasticKeyId'))));
   });
 
   router.post('/elastickey/:elasticKeyId/undelete', async (req, res) => {
+    const ctx = tenantContext(res);
     res.json(elasticKeyJson(await undeleteElasticKey(ctx, uuidParam(req, 'elasticKeyId'))));
   });
 
   router.get('/elastickeys', async (req, res) => {
+    const ctx = tenantContext(res);
     const statuses = queryList(req, 'status');
     const unknown = statuses.find((status) => !isElasticKeyStatus(status));
     if (unknown !== undefined) {

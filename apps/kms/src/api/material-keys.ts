@@ -1,9 +1,9 @@
 /** Material keys of an elastic key: generate (rotate) or import, read, list, revoke. */
 import { parseBody } from '@cryptoutil/infra';
+import { tenantContext } from './tenant-selection.js';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { MATERIAL_KEY_SORT_FIELDS, type MaterialKeyFilter } from '../data/material-key-repository.js';
-import type { KmsContext } from '../domain/kms-context.js';
 import {
   generateMaterialKey,
   getMaterialKey,
@@ -30,10 +30,11 @@ function materialFilter(req: Request): MaterialKeyFilter {
   return filter;
 }
 
-export function materialKeysRouter(ctx: KmsContext): Router {
+export function materialKeysRouter(): Router {
   const router = Router();
 
   router.post('/elastickey/:elasticKeyId/materialkey', async (req, res) => {
+    const ctx = tenantContext(res);
     const elasticKeyId = uuidParam(req, 'elasticKeyId');
     const material = hasBody(req)
       ? await importMaterialKey(ctx, elasticKeyId, parseBody(importSchema, req).jwk)
@@ -42,11 +43,13 @@ export function materialKeysRouter(ctx: KmsContext): Router {
   });
 
   router.get('/elastickey/:elasticKeyId/materialkey/:materialKeyId', async (req, res) => {
+    const ctx = tenantContext(res);
     const material = await getMaterialKey(ctx, uuidParam(req, 'elasticKeyId'), uuidParam(req, 'materialKeyId'));
     res.json(materialKeyJson(material));
   });
 
   router.get('/elastickey/:elasticKeyId/materialkeys', async (req, res) => {
+    const ctx = tenantContext(res);
     const filter = { ...materialFilter(req), elasticKeyId: uuidParam(req, 'elasticKeyId') };
     res.json(
       pageJson(await listMaterialKeys(ctx, filter, pageRequest(req, MATERIAL_KEY_SORT_FIELDS)), materialKeyJson),
@@ -54,6 +57,7 @@ export function materialKeysRouter(ctx: KmsContext): Router {
   });
 
   router.get('/materialkeys', async (req, res) => {
+    const ctx = tenantContext(res);
     res.json(
       pageJson(
         await listMaterialKeys(ctx, materialFilter(req), pageRequest(req, MATERIAL_KEY_SORT_FIELDS)),
@@ -63,6 +67,7 @@ export function materialKeysRouter(ctx: KmsContext): Router {
   });
 
   router.post('/elastickey/:elasticKeyId/materialkey/:materialKeyId/revoke', async (req, res) => {
+    const ctx = tenantContext(res);
     const material = await revokeMaterialKey(ctx, uuidParam(req, 'elasticKeyId'), uuidParam(req, 'materialKeyId'));
     res.json(materialKeyJson(material));
   });

@@ -1,6 +1,7 @@
 /** Elastic key rows. Booleans are stored as 0/1 on both engines. */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '@cryptoutil/infra';
+import type { TenantTables } from './tenant-tables.js';
 import type { ElasticKeyStatus } from '../domain/elastic-key-status.js';
 import { inList, limitClause, orderClause, whereClause, type Page, type PageRequest } from './paging.js';
 
@@ -35,7 +36,8 @@ type Row = {
   material_key_count: number | string;
 };
 
-const SELECT = sql`SELECT e.*, (SELECT COUNT(*) FROM kms_material_keys m WHERE m.elastic_key_id = e.id) AS material_key_count FROM kms_elastic_keys e`;
+const select = (t: TenantTables) =>
+  sql`SELECT e.*, (SELECT COUNT(*) FROM ${t.materialKeys} m WHERE m.elastic_key_id = e.id) AS material_key_count FROM ${t.elasticKeys} e`;
 
 function toRecord(row: Row): ElasticKeyRecord {
   return {
@@ -54,15 +56,23 @@ function toRecord(row: Row): ElasticKeyRecord {
   };
 }
 
-export async function insertElasticKey(db: Queryable, key: Omit<ElasticKeyRecord, 'materialKeyCount'>): Promise<void> {
-  await db.run(sql`INSERT INTO kms_elastic_keys
+export async function insertElasticKey(
+  db: Queryable,
+  t: TenantTables,
+  key: Omit<ElasticKeyRecord, 'materialKeyCount'>,
+): Promise<void> {
+  await db.run(sql`INSERT INTO ${t.elasticKeys}
     (id, name, description, provider, algorithm, versioning_allowed, import_allowed, status, created_at, updated_at, delete_after)
     VALUES (${key.id}, ${key.name}, ${key.description}, ${key.provider}, ${key.algorithm}, ${key.versioningAllowed ? 1 : 0},
       ${key.importAllowed ? 1 : 0}, ${key.status}, ${key.createdAt}, ${key.updatedAt}, ${key.deleteAfter})`);
 }
 
-export async function findElasticKey(db: Queryable, id: string): Promise<ElasticKeyRecord | undefined> {
-  const [row] = await db.all<Row>(sql`${SELECT} WHERE e.id = ${id}`);
+export async function findElasticKey(
+  db: Queryable,
+  t: TenantTables,
+  id: string,
+): Promise<ElasticKeyRecord | undefined> {
+  const [row] = await db.all<Row>(sql`${select(t)} WHERE e.id = ${id}`);
   return row ? toRecord(row) : undefined;
 }
 
@@ -70,7 +80,12 @@ export type ElasticKeyChanges = Partial<Pick<ElasticKeyRecord, 'name' | 'descrip
   updatedAt: string;
 };
 
-export async function updateElasticKey(db: Queryable, id: string, changes: ElasticKeyChanges): Promise<void> {
+export async function updateElasticKey(
+  db: Queryable,
+  t: TenantTables,
+  id: string,
+  changes: ElasticKeyChanges,
+): Promise<void> {
   const columns: Record<keyof ElasticKeyChanges, string> = {
     name: 'name',
     description: 'description',
@@ -81,7 +96,7 @@ export async function updateElasticKey(db: Queryable, id: string, changes: Elast
   const assignments = Object.entries(changes)
     .filter(([, value]) => value !== undefined)
     .map(([field, value]) => sql`${sql.raw(columns[field as keyof ElasticKeyChanges])} = ${value as string | null}`);
-  await db.run(sql`UPDATE kms_elastic_keys SET ${sql.join(assignments, sql`, `)} WHERE id = ${id}`);
+  await db.run(sql`UPDATE ${t.elasticKeys} SET ${sql.join(assignments, sql`, `)} WHERE id = ${id}`);
 }
 
 export interface ElasticKeyFilter {
@@ -110,6 +125,7 @@ export const ELASTIC_KEY_SORT_FIELDS = Object.keys(SORT_COLUMNS);
 
 export async function listElasticKeys(
   db: Queryable,
+  t: TenantTables,
   filter: ElasticKeyFilter,
   page: PageRequest,
 ): Promise<Page<ElasticKeyRecord>> {
@@ -126,17 +142,21 @@ export async function listElasticKeys(
     conditions.push(sql`e.versioning_allowed = ${filter.versioningAllowed ? 1 : 0}`);
   if (filter.importAllowed !== undefined) conditions.push(sql`e.import_allowed = ${filter.importAllowed ? 1 : 0}`);
   const where = whereClause(conditions);
-  const [count] = await db.all<{ n: number | string }>(sql`SELECT COUNT(*) AS n FROM kms_elastic_keys e${where}`);
+  const [count] = await db.all<{ n: number | string }>(sql`SELECT COUNT(*) AS n FROM ${t.elasticKeys} e${where}`);
   const rows = await db.all<Row>(
-    sql`${SELECT}${where}${orderClause(page.sort, SORT_COLUMNS, 'e.id')}${limitClause(page)}`,
+    sql`${select(t)}${where}${orderClause(page.sort, SORT_COLUMNS, 'e.id')}${limitClause(page)}`,
   );
   return { items: rows.map(toRecord), page: page.page, size: page.size, total: Number(count?.n ?? 0) };
 }
 
 /** Keys whose deletion grace period is over. */
-export async function elasticKeysDueForDestroy(db: Queryable, now: string): Promise<ElasticKeyRecord[]> {
+export async function elasticKeysDueForDestroy(
+  db: Queryable,
+  t: TenantTables,
+  now: string,
+): Promise<ElasticKeyRecord[]> {
   const rows = await db.all<Row>(
-    sql`${SELECT} WHERE e.status LIKE ${'pending_delete_was_%'} AND e.delete_after IS NOT NULL AND e.delete_after <= ${now}`,
+    sql`${select(t)} WHERE e.status LIKE ${'pending_delete_was_%'} AND e.delete_after IS NOT NULL AND e.delete_after <= ${now}`,
   );
   return rows.map(toRecord);
 }

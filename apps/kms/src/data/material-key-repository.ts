@@ -1,6 +1,7 @@
 /** Material key rows: the key itself only as a JWE under a content key; the public half in clear. */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Queryable } from '@cryptoutil/infra';
+import type { TenantTables } from './tenant-tables.js';
 import { limitClause, orderClause, whereClause, type Page, type PageRequest } from './paging.js';
 
 export interface MaterialKeyRecord {
@@ -46,20 +47,22 @@ const COLUMNS = sql.raw(
 
 export async function insertMaterialKey(
   db: Queryable,
+  t: TenantTables,
   key: MaterialKeyRecord & { contentKeyId: string },
 ): Promise<void> {
-  await db.run(sql`INSERT INTO kms_material_keys (${COLUMNS}, content_key_id)
+  await db.run(sql`INSERT INTO ${t.materialKeys} (${COLUMNS}, content_key_id)
     VALUES (${key.id}, ${key.elasticKeyId}, ${key.jwe}, ${key.clearPublic}, ${key.generateDate}, ${key.importDate},
       ${key.expirationDate}, ${key.revocationDate}, ${key.contentKeyId})`);
 }
 
 export async function findMaterialKey(
   db: Queryable,
+  t: TenantTables,
   elasticKeyId: string,
   id: string,
 ): Promise<MaterialKeyRecord | undefined> {
   const [row] = await db.all<Row>(
-    sql`SELECT ${COLUMNS} FROM kms_material_keys WHERE elastic_key_id = ${elasticKeyId} AND id = ${id}`,
+    sql`SELECT ${COLUMNS} FROM ${t.materialKeys} WHERE elastic_key_id = ${elasticKeyId} AND id = ${id}`,
   );
   return row ? toRecord(row) : undefined;
 }
@@ -67,28 +70,33 @@ export async function findMaterialKey(
 /** The newest material key that is not revoked: new ciphertext and signatures use it. */
 export async function latestUsableMaterialKey(
   db: Queryable,
+  t: TenantTables,
   elasticKeyId: string,
 ): Promise<MaterialKeyRecord | undefined> {
-  const [row] = await db.all<Row>(sql`SELECT ${COLUMNS} FROM kms_material_keys
+  const [row] = await db.all<Row>(sql`SELECT ${COLUMNS} FROM ${t.materialKeys}
     WHERE elastic_key_id = ${elasticKeyId} AND revocation_date IS NULL AND jwe IS NOT NULL ORDER BY id DESC LIMIT 1`);
   return row ? toRecord(row) : undefined;
 }
 
-export async function usableMaterialKeys(db: Queryable, elasticKeyId: string): Promise<MaterialKeyRecord[]> {
-  const rows = await db.all<Row>(sql`SELECT ${COLUMNS} FROM kms_material_keys
+export async function usableMaterialKeys(
+  db: Queryable,
+  t: TenantTables,
+  elasticKeyId: string,
+): Promise<MaterialKeyRecord[]> {
+  const rows = await db.all<Row>(sql`SELECT ${COLUMNS} FROM ${t.materialKeys}
     WHERE elastic_key_id = ${elasticKeyId} AND revocation_date IS NULL AND jwe IS NOT NULL ORDER BY id ASC`);
   return rows.map(toRecord);
 }
 
-export async function revokeMaterialKey(db: Queryable, id: string, date: string): Promise<void> {
+export async function revokeMaterialKey(db: Queryable, t: TenantTables, id: string, date: string): Promise<void> {
   await db.run(
-    sql`UPDATE kms_material_keys SET revocation_date = ${date} WHERE id = ${id} AND revocation_date IS NULL`,
+    sql`UPDATE ${t.materialKeys} SET revocation_date = ${date} WHERE id = ${id} AND revocation_date IS NULL`,
   );
 }
 
 /** Destroys the (wrapped) material of every version of an elastic key; metadata stays for audit. */
-export async function destroyMaterial(db: Queryable, elasticKeyId: string): Promise<void> {
-  await db.run(sql`UPDATE kms_material_keys SET jwe = NULL WHERE elastic_key_id = ${elasticKeyId}`);
+export async function destroyMaterial(db: Queryable, t: TenantTables, elasticKeyId: string): Promise<void> {
+  await db.run(sql`UPDATE ${t.materialKeys} SET jwe = NULL WHERE elastic_key_id = ${elasticKeyId}`);
 }
 
 export interface MaterialKeyFilter {
@@ -112,6 +120,7 @@ export const MATERIAL_KEY_SORT_FIELDS = Object.keys(SORT_COLUMNS);
 
 export async function listMaterialKeys(
   db: Queryable,
+  t: TenantTables,
   filter: MaterialKeyFilter,
   page: PageRequest,
 ): Promise<Page<MaterialKeyRecord>> {
@@ -130,9 +139,9 @@ export async function listMaterialKeys(
   if (filter.minImportDate !== undefined) conditions.push(sql`import_date >= ${filter.minImportDate}`);
   if (filter.maxImportDate !== undefined) conditions.push(sql`import_date <= ${filter.maxImportDate}`);
   const where = whereClause(conditions);
-  const [count] = await db.all<{ n: number | string }>(sql`SELECT COUNT(*) AS n FROM kms_material_keys${where}`);
+  const [count] = await db.all<{ n: number | string }>(sql`SELECT COUNT(*) AS n FROM ${t.materialKeys}${where}`);
   const rows = await db.all<Row>(
-    sql`SELECT ${COLUMNS} FROM kms_material_keys${where}${orderClause(page.sort, SORT_COLUMNS, 'id')}${limitClause(page)}`,
+    sql`SELECT ${COLUMNS} FROM ${t.materialKeys}${where}${orderClause(page.sort, SORT_COLUMNS, 'id')}${limitClause(page)}`,
   );
   return { items: rows.map(toRecord), page: page.page, size: page.size, total: Number(count?.n ?? 0) };
 }

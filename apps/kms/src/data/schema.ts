@@ -58,4 +58,56 @@ CREATE TABLE kms_material_keys (
 );
 CREATE INDEX kms_material_keys_by_elastic_key ON kms_material_keys (elastic_key_id, id);`,
   },
+  {
+    id: '0003_tenants',
+    sql: `
+CREATE TABLE kms_tenants (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);`,
+  },
+];
+
+const ELASTIC_KEY_COLUMNS = `
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  versioning_allowed INTEGER NOT NULL,
+  import_allowed INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  delete_after TEXT`;
+
+/**
+ * The tables of one tenant, created in its schema (`tenant_<uuid>`) when the tenant is. Names are unique
+ * per tenant. SQLite cannot reference a table of another attached database, so there the content key
+ * reference is not a foreign key (the barrier never deletes content keys).
+ */
+export const KMS_TENANT_MIGRATIONS: readonly Migration[] = [
+  {
+    id: '0001_elastic_keys',
+    sql: (dialect, schema) => `
+CREATE TABLE "${schema}".kms_elastic_keys (${ELASTIC_KEY_COLUMNS}
+);
+CREATE TABLE "${schema}".kms_material_keys (
+  id TEXT PRIMARY KEY,
+  elastic_key_id TEXT NOT NULL REFERENCES ${dialect === 'postgres' ? `"${schema}".` : ''}kms_elastic_keys (id),
+  content_key_id TEXT${dialect === 'postgres' ? ' REFERENCES kms_content_keys (id)' : ''},
+  jwe TEXT,
+  clear_public TEXT,
+  generate_date TEXT,
+  import_date TEXT,
+  expiration_date TEXT,
+  revocation_date TEXT
+);
+${
+  dialect === 'postgres'
+    ? `CREATE INDEX kms_material_keys_by_elastic_key ON "${schema}".kms_material_keys (elastic_key_id, id);`
+    : `CREATE INDEX "${schema}".kms_material_keys_by_elastic_key ON kms_material_keys (elastic_key_id, id);`
+}`,
+  },
 ];

@@ -18,7 +18,7 @@ import { destroyMaterial, insertMaterialKey } from '../data/material-key-reposit
 import type { Page, PageRequest } from '../data/paging.js';
 import { isPendingDelete, nextStatus, type ElasticKeyEvent } from './elastic-key-status.js';
 import { elasticKeyNotFound, nameTaken, providerUnsupported } from './errors.js';
-import type { KmsContext } from './kms-context.js';
+import type { KmsContext, KmsService } from './kms-context.js';
 import { newMaterialKey } from './material-key.js';
 
 export interface CreateElasticKeyInput {
@@ -48,7 +48,7 @@ export async function createElasticKey(ctx: KmsContext, input: CreateElasticKeyI
   const status = nextStatus('creating', input.importAllowed ? 'await_import' : 'material_generated');
   await withUniqueName(() =>
     ctx.db.transaction(async (tx) => {
-      await insertElasticKey(tx, {
+      await insertElasticKey(tx, ctx.tables, {
         id,
         ...input,
         algorithm: algorithm.name,
@@ -57,14 +57,14 @@ export async function createElasticKey(ctx: KmsContext, input: CreateElasticKeyI
         updatedAt: now,
         deleteAfter: null,
       });
-      if (material) await insertMaterialKey(tx, material);
+      if (material) await insertMaterialKey(tx, ctx.tables, material);
     }),
   );
   return getElasticKey(ctx, id);
 }
 
 export async function getElasticKey(ctx: KmsContext, id: string): Promise<ElasticKeyRecord> {
-  const key = await findElasticKey(ctx.db, id);
+  const key = await findElasticKey(ctx.db, ctx.tables, id);
   if (!key) throw elasticKeyNotFound();
   return key;
 }
@@ -75,7 +75,7 @@ export async function updateElasticKey(
   changes: { name: string; description: string },
 ): Promise<ElasticKeyRecord> {
   await getElasticKey(ctx, id);
-  await withUniqueName(() => updateRecord(ctx.db, id, { ...changes, updatedAt: ctx.now().toISOString() }));
+  await withUniqueName(() => updateRecord(ctx.db, ctx.tables, id, { ...changes, updatedAt: ctx.now().toISOString() }));
   return getElasticKey(ctx, id);
 }
 
@@ -84,13 +84,13 @@ export function listElasticKeys(
   filter: ElasticKeyFilter,
   page: PageRequest,
 ): Promise<Page<ElasticKeyRecord>> {
-  return listRecords(ctx.db, filter, page);
+  return listRecords(ctx.db, ctx.tables, filter, page);
 }
 
 /** Applies a status event inside a transaction, so two concurrent changes cannot both pass the check. */
 async function transition(ctx: KmsContext, id: string, event: ElasticKeyEvent): Promise<ElasticKeyRecord> {
   await ctx.db.transaction(async (tx) => {
-    const key = await findElasticKey(tx, id);
+    const key = await findElasticKey(tx, ctx.tables, id);
     if (!key) throw elasticKeyNotFound();
     const status = nextStatus(key.status, event);
     const now = ctx.now();
@@ -100,7 +100,7 @@ async function transition(ctx: KmsContext, id: string, event: ElasticKeyEvent): 
         : event === 'undelete'
           ? null
           : undefined;
-    await updateRecord(tx, id, {
+    await updateRecord(tx, ctx.tables, id, {
       status,
       updatedAt: now.toISOString(),
       ...(deleteAfter === undefined ? {} : { deleteAfter }),
@@ -116,20 +116,29 @@ export const undeleteElasticKey = (ctx: KmsContext, id: string) => transition(ct
 
 /** Destroys the material of keys whose grace period is over (run periodically); returns their ids. */
 export async function destroyExpiredElasticKeys(ctx: KmsContext): Promise<string[]> {
-  const due = await elasticKeysDueForDestroy(ctx.db, ctx.now().toISOString());
+  const due = await elasticKeysDueForDestroy(ctx.db, ctx.tables, ctx.now().toISOString());
   const destroyed: string[] = [];
   for (const key of due) {
     await ctx.db.transaction(async (tx) => {
-      const current = await findElasticKey(tx, key.id);
+      const current = await findElasticKey(tx, ctx.tables, key.id);
       if (!current || !isPendingDelete(current.status)) return;
-      await updateRecord(tx, key.id, {
+      await updateRecord(tx, ctx.tables, key.id, {
         status: nextStatus(current.status, 'start_destroy'),
         updatedAt: ctx.now().toISOString(),
       });
-      await destroyMaterial(tx, key.id);
-      await updateRecord(tx, key.id, { status: 'finished_delete', updatedAt: ctx.now().toISOString() });
+      await destroyMaterial(tx, ctx.tables, key.id);
+      await updateRecord(tx, ctx.tables, key.id, { status: 'finished_delete', updatedAt: ctx.now().toISOString() });
     });
     destroyed.push(key.id);
+  }
+  return destroyed;
+}
+
+/** The destroy sweep over every tenant; returns the ids of the keys whose material was destroyed. */
+export async function destroyExpiredInEveryTenant(service: KmsService): Promise<string[]> {
+  const destroyed: string[] = [];
+  for (const tenant of await service.tenants.list()) {
+    destroyed.push(...(await destroyExpiredElasticKeys(await service.tenants.context(tenant.id))));
   }
   return destroyed;
 }

@@ -6,7 +6,7 @@ import type { KmsContext } from './kms-context.js';
 
 export async function elasticKeyJwks(ctx: KmsContext, elasticKeyId: string): Promise<JSONWebKeySet> {
   await getElasticKey(ctx, elasticKeyId);
-  const materials = await usableMaterialKeys(ctx.db, elasticKeyId);
+  const materials = await usableMaterialKeys(ctx.db, ctx.tables, elasticKeyId);
   return {
     keys: materials.flatMap((material) => (material.clearPublic ? [JSON.parse(material.clearPublic) as JWK] : [])),
   };

@@ -86,12 +86,12 @@ async function addVersion(
   event: 'material_generated' | 'material_imported',
 ) {
   await ctx.db.transaction(async (tx) => {
-    const key = await findElasticKey(tx, elasticKeyId);
+    const key = await findElasticKey(tx, ctx.tables, elasticKeyId);
     if (!key) throw elasticKeyNotFound();
     if (!key.versioningAllowed && key.materialKeyCount > 0) throw versioningNotAllowed();
     const status = nextStatus(key.status, event);
-    await insertMaterialKey(tx, material);
-    await updateElasticKey(tx, elasticKeyId, { status, updatedAt: ctx.now().toISOString() });
+    await insertMaterialKey(tx, ctx.tables, material);
+    await updateElasticKey(tx, ctx.tables, elasticKeyId, { status, updatedAt: ctx.now().toISOString() });
   });
   return getMaterialKey(ctx, elasticKeyId, material.id);
 }
@@ -133,7 +133,7 @@ export async function importMaterialKey(
 
 export async function getMaterialKey(ctx: KmsContext, elasticKeyId: string, id: string): Promise<MaterialKeyRecord> {
   await getElasticKey(ctx, elasticKeyId);
-  const material = await findMaterialKey(ctx.db, elasticKeyId, id);
+  const material = await findMaterialKey(ctx.db, ctx.tables, elasticKeyId, id);
   if (!material) throw materialKeyNotFound();
   return material;
 }
@@ -144,7 +144,7 @@ export async function listMaterialKeys(
   page: PageRequest,
 ): Promise<Page<MaterialKeyRecord>> {
   if (filter.elasticKeyId !== undefined) await getElasticKey(ctx, filter.elasticKeyId);
-  return listRecords(ctx.db, filter, page);
+  return listRecords(ctx.db, ctx.tables, filter, page);
 }
 
 export async function revokeMaterialKey(ctx: KmsContext, elasticKeyId: string, id: string): Promise<MaterialKeyRecord> {
@@ -152,7 +152,7 @@ export async function revokeMaterialKey(ctx: KmsContext, elasticKeyId: string, i
   if (material.revocationDate !== null) {
     throw new ConflictError('material_key_revoked', { detail: 'The material key is already revoked.' });
   }
-  await revokeRecord(ctx.db, id, ctx.now().toISOString());
+  await revokeRecord(ctx.db, ctx.tables, id, ctx.now().toISOString());
   return getMaterialKey(ctx, elasticKeyId, id);
 }
 
@@ -169,8 +169,8 @@ export async function usableMaterial(
 ): Promise<UsableMaterial> {
   const record =
     materialKeyId === undefined
-      ? await latestUsableMaterialKey(ctx.db, key.id)
-      : await findMaterialKey(ctx.db, key.id, materialKeyId);
+      ? await latestUsableMaterialKey(ctx.db, ctx.tables, key.id)
+      : await findMaterialKey(ctx.db, ctx.tables, key.id, materialKeyId);
   if (!record) throw materialKeyId === undefined ? noUsableMaterialKey() : materialKeyNotFound();
   if (record.revocationDate !== null || record.jwe === null) throw materialKeyRevoked();
   return { record, jwk: await ctx.barrier.unwrap(record.id, record.jwe) };

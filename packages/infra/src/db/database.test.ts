@@ -87,6 +87,32 @@ describeEachDatabase('database', (ctx) => {
     expect(committed).toHaveLength(1);
   });
 
+  it('keeps named schemas apart and drops them whole', async () => {
+    const db = await ctx.open();
+    const perSchema: Migration[] = [
+      { id: '0001_items', sql: (_dialect, schema) => `CREATE TABLE "${schema}".items (id TEXT PRIMARY KEY)` },
+    ];
+    const [a, b] = [uniquePrefix('a'), uniquePrefix('b')].map((name) => name.replace(/-/g, '_').toLowerCase());
+    for (const name of [a!, b!]) {
+      expect(await migrate(await db.schema(name), perSchema, { schema: name })).toEqual(['0001_items']);
+      expect(await migrate(await db.schema(name), perSchema, { schema: name })).toEqual([]);
+    }
+    const viewA = await db.schema(a!);
+    await viewA.run(sql`INSERT INTO ${sql.raw(`"${a}".items`)} (id) VALUES (${'only-in-a'})`);
+    const inB = await (await db.schema(b!)).all(sql`SELECT id FROM ${sql.raw(`"${b}".items`)}`);
+    expect(inB).toEqual([]);
+    expect(await viewA.all(sql`SELECT id FROM ${sql.raw(`"${a}".items`)}`)).toEqual([{ id: 'only-in-a' }]);
+    await db.dropSchema(a!);
+    await db.dropSchema(b!);
+    const again = await db.schema(a!);
+    await expect(again.all(sql`SELECT id FROM ${sql.raw(`"${a}".items`)}`)).rejects.toMatchObject({
+      message: expect.stringMatching(/items/),
+    });
+    await db.dropSchema(a!);
+    await expect(db.schema('Robert"); DROP TABLE x; --')).rejects.toBeInstanceOf(ConfigError);
+    await expect(migrate(db, perSchema)).rejects.toBeInstanceOf(MigrationError);
+  });
+
   it('serves liveness and readiness with the database check', async () => {
     const db = await ctx.open();
     const app = express().use(
@@ -213,6 +239,36 @@ describe('readiness follows the database', () => {
     } finally {
       await db.close();
     }
+  });
+
+  it('attaches SQLite schema files on demand beyond the limit of ten, keeping their data', async () => {
+    const { mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const db = await openDatabase({ url: `sqlite:${join(await mkdtemp(join(tmpdir(), 'sqlite-')), 'main.sqlite')}` });
+    const names = Array.from({ length: 12 }, (_, i) => `schema_${i}`);
+    const perSchema: Migration[] = [
+      { id: '0001_items', sql: (_dialect, schema) => `CREATE TABLE "${schema}".items (id TEXT PRIMARY KEY)` },
+    ];
+    try {
+      for (const name of names) {
+        const view = await db.schema(name);
+        await migrate(view, perSchema, { schema: name });
+        await view.run(sql`INSERT INTO ${sql.raw(`"${name}".items`)} (id) VALUES (${name})`);
+      }
+      // The first schemas were detached to make room; reading them attaches them again, data intact.
+      for (const name of names) {
+        const view = await db.schema(name);
+        const rows = await view.transaction((tx) => tx.all(sql`SELECT id FROM ${sql.raw(`"${name}".items`)}`));
+        expect(rows).toEqual([{ id: name }]);
+      }
+    } finally {
+      await db.close();
+    }
+    const memory = await openDatabase({ url: 'sqlite::memory:' });
+    for (const name of names.slice(0, 10)) await memory.schema(name);
+    await expect(memory.schema('one_too_many')).rejects.toThrow(/at most 10 schemas/);
+    await memory.close();
   });
 
   it('reports memory above its limit as degraded and below it as ok', async () => {

@@ -9,8 +9,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdirSync, rmSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
@@ -49,7 +49,25 @@ export interface Database extends Queryable {
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   ping(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A named schema, created if missing: a PostgreSQL schema, or on SQLite a database file attached under
+   * that name (in memory for `sqlite::memory:`). Statements through the returned view may name its tables
+   * `"<name>".<table>`; on SQLite the view attaches the file before each statement or transaction
+   * (SQLite attaches at most 10 databases, so the least recently used file is detached when needed).
+   */
+  schema(name: string): Promise<Database>;
+  /** Deletes a named schema and everything in it. */
+  dropSchema(name: string): Promise<void>;
 }
+
+/** Schema names are plain identifiers, so they can be quoted into SQL text safely. */
+export function assertSchemaName(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new ConfigError(`invalid schema name ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** SQLite's compile-time limit on attached databases (SQLITE_MAX_ATTACHED in better-sqlite3). */
+const SQLITE_MAX_ATTACHED = 10;
 
 const pgDialect = new PgDialect();
 const sqliteDialect = new SQLiteSyncDialect();
@@ -99,13 +117,36 @@ function openSqlite(location: string): Database {
   const mutex = new Mutex();
   const direct = sqliteQueryable(connection);
   let closed = false;
-  return {
-    dialect: 'sqlite',
-    all: (query) => mutex.lock(() => direct.all(query)),
-    run: (query) => mutex.lock(() => direct.run(query)),
-    exec: (text) => mutex.lock(() => direct.exec(text)),
-    transaction: (work) =>
+  const inMemory = path === ':memory:';
+  const schemaDir = inMemory ? '' : join(dirname(path), `${basename(path, extname(path))}-schemas`);
+  const schemaFile = (name: string) => (inMemory ? ':memory:' : join(schemaDir, `${name}.sqlite`));
+  /** Attached schemas, least recently used first. */
+  const attached = new Set<string>();
+
+  /** Runs under the mutex and outside any transaction (SQLite refuses ATTACH inside one). */
+  const attach = (name: string) => {
+    if (attached.delete(name)) return void attached.add(name);
+    if (attached.size >= SQLITE_MAX_ATTACHED) {
+      // An in-memory schema would lose its data when detached.
+      if (inMemory) throw new ConfigError(`in-memory SQLite holds at most ${SQLITE_MAX_ATTACHED} schemas`);
+      const oldest = attached.values().next().value as string;
+      connection.exec(`DETACH DATABASE "${oldest}"`);
+      attached.delete(oldest);
+    }
+    if (!inMemory) mkdirSync(schemaDir, { recursive: true });
+    connection.prepare(`ATTACH DATABASE ? AS "${name}"`).run(schemaFile(name));
+    if (!inMemory) {
+      connection.pragma(`"${name}".journal_mode = WAL`);
+      connection.pragma(`"${name}".synchronous = NORMAL`);
+    }
+    attached.add(name);
+  };
+
+  const transaction =
+    (name?: string) =>
+    <T>(work: (tx: Queryable) => Promise<T>): Promise<T> =>
       mutex.lock(async () => {
+        if (name !== undefined) attach(name);
         connection.exec('BEGIN IMMEDIATE');
         try {
           const result = await work(direct);
@@ -115,17 +156,46 @@ function openSqlite(location: string): Database {
           if (connection.inTransaction) connection.exec('ROLLBACK');
           throw error;
         }
-      }),
-    async ping() {
-      if (closed) throw new Error('database is closed');
-      await mutex.lock(async () => void connection.prepare('SELECT 1').get());
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await mutex.lock(async () => void connection.close());
-    },
+      });
+
+  const view = (name?: string): Database => {
+    const locked = <T>(work: () => Promise<T>) =>
+      mutex.lock(async () => {
+        if (name !== undefined) attach(name);
+        return work();
+      });
+    return {
+      dialect: 'sqlite',
+      all: (query) => locked(() => direct.all(query)),
+      run: (query) => locked(() => direct.run(query)),
+      exec: (text) => locked(() => direct.exec(text)),
+      transaction: transaction(name),
+      async ping() {
+        if (closed) throw new Error('database is closed');
+        await mutex.lock(async () => void connection.prepare('SELECT 1').get());
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await mutex.lock(async () => void connection.close());
+      },
+      async schema(schema) {
+        assertSchemaName(schema);
+        await mutex.lock(async () => attach(schema));
+        return view(schema);
+      },
+      async dropSchema(schema) {
+        assertSchemaName(schema);
+        await mutex.lock(async () => {
+          if (attached.delete(schema)) connection.exec(`DETACH DATABASE "${schema}"`);
+          if (!inMemory) {
+            for (const suffix of ['', '-wal', '-shm']) rmSync(`${schemaFile(schema)}${suffix}`, { force: true });
+          }
+        });
+      },
+    };
   };
+  return view();
 }
 
 function postgresQueryable(client: postgres.Sql | postgres.TransactionSql): Queryable {
@@ -153,7 +223,8 @@ function openPostgres(url: string, config: z.output<typeof databaseConfigSchema>
     ...(config.schema ? { connection: { search_path: config.schema } } : {}),
   });
   const direct = postgresQueryable(client);
-  return {
+  const created = new Set<string>();
+  const db: Database = {
     ...direct,
     async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
       return (await client.begin((tx) => work(postgresQueryable(tx)))) as T;
@@ -172,7 +243,25 @@ function openPostgres(url: string, config: z.output<typeof databaseConfigSchema>
     async close() {
       await client.end({ timeout: 5 });
     },
+    // Statements name the schema's tables explicitly, so the view is the database itself.
+    async schema(name) {
+      assertSchemaName(name);
+      if (!created.has(name)) {
+        await client.unsafe(`CREATE SCHEMA IF NOT EXISTS "${name}"`).catch((error: { code?: string }) => {
+          // Two instances creating the same schema at once: the loser sees a duplicate, which is fine.
+          if (error.code !== '42P06' && error.code !== '23505') throw error;
+        });
+        created.add(name);
+      }
+      return db;
+    },
+    async dropSchema(name) {
+      assertSchemaName(name);
+      await client.unsafe(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+      created.delete(name);
+    },
   };
+  return db;
 }
 
 export async function openDatabase(input: DatabaseConfig): Promise<Database> {

@@ -5,12 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { Database, Dialect } from './database.js';
+import { assertSchemaName, type Database, type Dialect } from './database.js';
 
 export interface Migration {
   /** Sortable id, e.g. `0001_create_elastic_keys`. */
   id: string;
-  sql: string | Record<Dialect, string>;
+  /** Portable SQL, one text per dialect, or (for named schemas) a text made for the dialect and schema. */
+  sql: string | Record<Dialect, string> | ((dialect: Dialect, schema: string) => string);
 }
 
 export class MigrationError extends Error {
@@ -23,31 +24,43 @@ export class MigrationError extends Error {
 
 const LOCK_ID = 727_001; // arbitrary, constant across instances
 
-function textFor(migration: Migration, dialect: Dialect): string {
-  return typeof migration.sql === 'string' ? migration.sql : migration.sql[dialect];
+function textFor(migration: Migration, dialect: Dialect, schema: string | undefined): string {
+  if (typeof migration.sql === 'string') return migration.sql;
+  if (typeof migration.sql !== 'function') return migration.sql[dialect];
+  if (schema === undefined) throw new MigrationError(`migration ${migration.id} needs a schema`);
+  return migration.sql(dialect, schema);
 }
 
 function checksum(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Applies the migrations not yet applied, in id order; returns the ids it applied. */
-export async function migrate(db: Database, migrations: readonly Migration[]): Promise<string[]> {
+/**
+ * Applies the migrations not yet applied, in id order; returns the ids it applied. With `schema`, the
+ * record table lives in that named schema (see `Database.schema`) and schema-made texts get its name.
+ */
+export async function migrate(
+  db: Database,
+  migrations: readonly Migration[],
+  options: { schema?: string } = {},
+): Promise<string[]> {
   const ordered = [...migrations].sort((a, b) => a.id.localeCompare(b.id));
+  const { schema } = options;
+  const table = sql.raw(schema === undefined ? 'schema_migrations' : `"${assertSchemaName(schema)}".schema_migrations`);
   return db.transaction(async (tx) => {
     if (tx.dialect === 'postgres') await tx.all(sql`SELECT pg_advisory_xact_lock(${LOCK_ID})`);
-    await tx.exec(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    await tx.run(
+      sql`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)`,
     );
     const applied = new Map(
-      (await tx.all<{ id: string; checksum: string }>(sql`SELECT id, checksum FROM schema_migrations`)).map((row) => [
+      (await tx.all<{ id: string; checksum: string }>(sql`SELECT id, checksum FROM ${table}`)).map((row) => [
         row.id,
         row.checksum,
       ]),
     );
     const done: string[] = [];
     for (const migration of ordered) {
-      const text = textFor(migration, tx.dialect);
+      const text = textFor(migration, tx.dialect, schema);
       const sum = checksum(text);
       const previous = applied.get(migration.id);
       if (previous !== undefined) {
@@ -56,7 +69,7 @@ export async function migrate(db: Database, migrations: readonly Migration[]): P
       }
       await tx.exec(text);
       await tx.run(
-        sql`INSERT INTO schema_migrations (id, checksum, applied_at) VALUES (${migration.id}, ${sum}, ${new Date().toISOString()})`,
+        sql`INSERT INTO ${table} (id, checksum, applied_at) VALUES (${migration.id}, ${sum}, ${new Date().toISOString()})`,
       );
       done.push(migration.id);
     }

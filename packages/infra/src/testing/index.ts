@@ -60,6 +60,7 @@ export const POSTGRES_AVAILABLE_SYNC = Boolean(process.env.TEST_DATABASE_URL) ||
 
 function context(dialect: 'sqlite' | 'postgres'): DatabaseTestContext & { cleanup(): Promise<void> } {
   const opened: Database[] = [];
+  const named = new Set<string>();
   const schema = dialect === 'postgres' ? `test_${uuidv7().replace(/-/g, '_')}` : undefined;
   let url = 'sqlite::memory:';
   return {
@@ -72,7 +73,16 @@ function context(dialect: 'sqlite' | 'postgres'): DatabaseTestContext & { cleanu
         if (!found) throw new Error('PostgreSQL is not available');
         url = found;
       }
-      const db = await openDatabase({ url, pool_size: 4, ...(schema ? { schema } : {}) });
+      const opening = await openDatabase({ url, pool_size: 4, ...(schema ? { schema } : {}) });
+      // Named schemas made during the suite (tenants) are dropped with it too.
+      const db: Database = {
+        ...opening,
+        schema: async (name) => {
+          const view = await opening.schema(name);
+          named.add(name);
+          return view;
+        },
+      };
       opened.push(db);
       if (migrations) await migrate(db, migrations);
       return db;
@@ -80,7 +90,13 @@ function context(dialect: 'sqlite' | 'postgres'): DatabaseTestContext & { cleanu
     async cleanup() {
       if (schema && opened.length > 0) {
         const [first] = opened;
-        await first?.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        try {
+          for (const name of named) await first?.dropSchema(name);
+          await first?.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        } finally {
+          await Promise.all(opened.map((db) => db.close()));
+        }
+        return;
       }
       await Promise.all(opened.map((db) => db.close()));
     },

@@ -20,6 +20,8 @@ export interface OpenApiOptions {
   version: string;
   /** Server URLs; default the two relative API prefixes, so the page works on whatever origin serves it. */
   serverUrls?: string[];
+  /** Demo mode: the demo credential table (Markdown), shown on the Swagger page. */
+  demoCredentials?: string;
 }
 
 export const DEFAULT_SERVER_URLS = ['/service/api/v1', '/browser/api/v1'] as const;
@@ -715,7 +717,9 @@ The same paths are served under two prefixes (pick one in **Servers**):
 | \`/browser/api/v1\` | the browser console | session cookie and CSRF token after a realm login |
 
 Scopes: \`kms:admin\` ⊇ \`kms:write\` ⊇ \`kms:read\`, plus per operation \`kms:encrypt\`, \`kms:decrypt\`, \`kms:sign\`,
-\`kms:verify\`, \`kms:generate\`. A caller sees only its tenant's keys (another tenant's key is a \`404\`).
+\`kms:verify\`, \`kms:generate\`. A caller sees only its tenant's keys (another tenant's key is a \`404\`): the
+tenant comes from the credential; a caller with several tenants picks one with the \`X-Tenant-ID\` header
+(a canonical UUIDv4 that must be one of its own; otherwise \`403 tenant_forbidden\`, malformed \`400\`).
 
 JSON fields are snake_case; ids are UUIDv7. Every error is \`application/problem+json\` (RFC 9457) with a stable
 \`code\`. Bodies over the configured limit (default 1 MiB) are \`413\`.`;
@@ -727,7 +731,10 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
     info: {
       title: 'cryptoutil KMS',
       version: options.version,
-      description: DESCRIPTION,
+      description:
+        options.demoCredentials === undefined
+          ? DESCRIPTION
+          : `${DESCRIPTION}\n\n### Demo credentials (published: never for real data)\n\n${options.demoCredentials}`,
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: serverUrls.map((url) => ({

@@ -5,6 +5,20 @@
  */
 import type { Migration } from '@cryptoutil/infra';
 
+/** The elastic key columns, the same in the first (shared) table and in every tenant's schema. */
+const ELASTIC_KEY_COLUMNS = `
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  algorithm TEXT NOT NULL,
+  versioning_allowed INTEGER NOT NULL,
+  import_allowed INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  delete_after TEXT`;
+
 export const KMS_MIGRATIONS: readonly Migration[] = [
   {
     id: '0001_barrier',
@@ -32,18 +46,7 @@ CREATE TABLE kms_content_keys (
   {
     id: '0002_elastic_keys',
     sql: `
-CREATE TABLE kms_elastic_keys (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  description TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  algorithm TEXT NOT NULL,
-  versioning_allowed INTEGER NOT NULL,
-  import_allowed INTEGER NOT NULL,
-  status TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  delete_after TEXT
+CREATE TABLE kms_elastic_keys (${ELASTIC_KEY_COLUMNS}
 );
 CREATE TABLE kms_material_keys (
   id TEXT PRIMARY KEY,
@@ -68,19 +71,6 @@ CREATE TABLE kms_tenants (
 );`,
   },
 ];
-
-const ELASTIC_KEY_COLUMNS = `
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  description TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  algorithm TEXT NOT NULL,
-  versioning_allowed INTEGER NOT NULL,
-  import_allowed INTEGER NOT NULL,
-  status TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  delete_after TEXT`;
 
 /**
  * The tables of one tenant, created in its schema (`tenant_<uuid>`) when the tenant is. Names are unique

@@ -2,8 +2,9 @@
  * `pnpm demo`: starts the product locally with demo data on SQLite (deployments.md "Running"):
  * Identity on https://127.0.0.1:8082 and the KMS on https://127.0.0.1:8081, both with TLS from one
  * generated CA. First run prepares `./.data/` (CA, configs, generated secrets with mode 0600); later
- * runs reuse it. It waits for both to be ready (admin listeners over mTLS), makes sure the demo
- * elastic keys exist, then prints URLs, the CA to trust, the demo credentials and a curl example.
+ * runs reuse it (`-- --reset` reseeds both). Each service seeds its own demo data (`--demo`, from
+ * deployments/<app>/config/demo-seed.yml); once both are ready (admin listeners over mTLS), Identity's demo
+ * users act for the KMS demo tenant, then the URLs, the CA to trust, the credentials and curl examples print.
  * Ctrl-C stops both cleanly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +14,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { parse } from 'yaml';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -21,6 +23,11 @@ const TLS_DIR = join(DATA, 'tls');
 const HEALTH_TIMEOUT_MS = 30_000;
 /** Demo-only: the seeded `kms-service` client's secret (deployments/identity/secrets). */
 const KMS_SERVICE_SECRET = join(ROOT, 'deployments/identity/secrets/kms-service.secret');
+/** The single source of the KMS demo data; the KMS seeds it itself (`--demo`). */
+const KMS_DEMO_SEED = join(ROOT, 'deployments/kms/config/demo-seed.yml');
+const DEMO_TENANT = 'demo-tenant-a';
+/** `pnpm demo -- --reset`: both services delete their demo data and seed it again. */
+const RESET = process.argv.slice(2).includes('--reset');
 /** Demo-only: protects .data/tls/demo-client/bundle.p12 (import it into a browser to reach the admin listeners). */
 const DEMO_CLIENT_P12_PASSWORD = 'demo-client-password';
 
@@ -71,14 +78,6 @@ const SERVICES: Service[] = [
   },
 ];
 
-/** Demo keys (KMS-05); the KMS demo seed file replaces this list when realms and tenants land. */
-const DEMO_KEYS = [
-  { name: 'demo-encryption-aes256', algorithm: 'A256GCM/dir', description: 'demo-only: AES-256-GCM encryption' },
-  { name: 'demo-wrapping-aes256kw', algorithm: 'A256GCM/A256KW', description: 'demo-only: AES-256 key wrapping' },
-  { name: 'demo-signing-rsa2048', algorithm: 'RS256', description: 'demo-only: RSA-2048 signing' },
-  { name: 'demo-signing-ec256', algorithm: 'ES256', description: 'demo-only: EC P-256 signing' },
-];
-
 const step = (text: string) => process.stdout.write(`• ${text}\n`);
 
 async function prepareConfig(service: Service): Promise<string> {
@@ -100,7 +99,8 @@ async function prepareConfig(service: Service): Promise<string> {
 }
 
 function start(service: Service, configPath: string): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, `apps/${service.name}/dist/main.js`), '--config', configPath, '--demo'], {
+  const flags = RESET ? ['--demo', '--reset-demo'] : ['--demo'];
+  return spawn(process.execPath, [join(ROOT, `apps/${service.name}/dist/main.js`), '--config', configPath, ...flags], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
@@ -121,39 +121,46 @@ async function waitReady(service: Service, dispatcher: Agent, child: ChildProces
   }
 }
 
-/** A client-credentials access token for the KMS, from Identity, as the demo's `kms-service`. */
-async function kmsToken(dispatcher: Agent, scope: string): Promise<string> {
-  const secret = (await readFile(KMS_SERVICE_SECRET, 'utf8')).trim();
-  const res = await request('https://127.0.0.1:8082/token', {
-    method: 'POST',
+/** A JSON call to an admin listener (mTLS with the demo-client certificate). */
+async function admin<T>(dispatcher: Agent, url: string, method: 'GET' | 'PATCH' = 'GET', body?: object): Promise<T> {
+  const res = await request(url, {
+    method,
     dispatcher,
-    headers: {
-      authorization: `Basic ${Buffer.from(`kms-service:${secret}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+    ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
   });
-  const body = (await res.body.json()) as { access_token?: string; error?: string };
-  if (!body.access_token) throw new Error(`Identity refused a token for kms-service: ${body.error ?? res.statusCode}`);
-  return body.access_token;
+  if (res.statusCode >= 300) throw new Error(`${method} ${url} answered ${res.statusCode}: ${await res.body.text()}`);
+  return (await res.body.json()) as T;
 }
 
-async function ensureDemoKeys(dispatcher: Agent, kmsUrl: string): Promise<void> {
-  const api = `${kmsUrl}/service/api/v1`;
-  const headers = { authorization: `Bearer ${await kmsToken(dispatcher, 'kms:admin')}` };
-  for (const key of DEMO_KEYS) {
-    const found = await request(`${api}/elastickeys?name=${encodeURIComponent(key.name)}`, { dispatcher, headers });
-    const page = (await found.body.json()) as { total: number };
-    if (page.total > 0) continue;
-    const created = await request(`${api}/elastickey`, {
-      method: 'POST',
-      dispatcher,
-      headers: { ...headers, 'content-type': 'application/json' },
-      body: JSON.stringify(key),
-    });
-    await created.body.dump();
-    if (created.statusCode !== 201) throw new Error(`creating ${key.name} failed with ${created.statusCode}`);
+/**
+ * The KMS seeded its demo tenants (fresh UUIDv4s on a first or reset start); Identity's demo users and the
+ * kms-service client act for the first one, so their tokens reach its keys (the relying-party page too).
+ */
+async function linkDemoTenant(dispatcher: Agent): Promise<string> {
+  const tenants = await admin<{ items: { tenant_id: string; name: string }[] }>(
+    dispatcher,
+    'https://127.0.0.1:9081/admin/v1/tenants',
+  );
+  const tenant = tenants.items.find((item) => item.name === DEMO_TENANT);
+  if (!tenant) throw new Error(`the KMS has no ${DEMO_TENANT} tenant: was it started with --demo?`);
+  const identity = 'https://127.0.0.1:9082/admin/v1';
+  const users = await admin<{ items: { id: string; username: string }[] }>(dispatcher, `${identity}/users?size=100`);
+  for (const user of users.items.filter((item) => item.username.startsWith('demo-'))) {
+    await admin(dispatcher, `${identity}/users/${user.id}`, 'PATCH', { tenant_id: tenant.tenant_id });
   }
+  await admin(dispatcher, `${identity}/clients/kms-service`, 'PATCH', { tenant_id: tenant.tenant_id });
+  return tenant.tenant_id;
+}
+
+/** The KMS demo users of the seed file, as printed lines. */
+async function kmsDemoUsers(): Promise<string[]> {
+  const seed = parse(await readFile(KMS_DEMO_SEED, 'utf8')) as {
+    users: { username: string; password: string; roles: string[]; tenants: string[] }[];
+  };
+  return seed.users.map(
+    (user) =>
+      `  KMS user   ${user.username} / ${user.password}  (${user.roles.join(', ')}; ${user.tenants.join(', ')})`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -170,6 +177,7 @@ async function main(): Promise<void> {
     connect: { ca: ca.rootPem, cert: client.chainPem, key: client.keyPem, minVersion: 'TLSv1.3' },
   });
   const children: ChildProcess[] = [];
+  let tenantId = '';
   const stop = () => {
     for (const child of children) child.kill('SIGTERM');
   };
@@ -182,8 +190,8 @@ async function main(): Promise<void> {
       children.push(child);
       await waitReady(service, dispatcher, child);
     }
-    step('ensuring the demo elastic keys');
-    await ensureDemoKeys(dispatcher, 'https://127.0.0.1:8081');
+    step(`linking Identity's demo users and kms-service to the KMS tenant ${DEMO_TENANT}`);
+    tenantId = await linkDemoTenant(dispatcher);
   } catch (error) {
     stop();
     throw error;
@@ -199,10 +207,13 @@ async function main(): Promise<void> {
       `  Admin      https://127.0.0.1:9082 and :9081 /admin/v1/readyz (mTLS: .data/tls/demo-client/, bundle.p12 password ${DEMO_CLIENT_P12_PASSWORD})`,
       '  Id. admin  https://127.0.0.1:9082/admin/v1/users and /clients (Bearer token in .data/identity/admin-token.secret, or the demo-client certificate)',
       `  Trust      ${caPath}`,
-      '  Users      demo-admin / demo-admin-password, demo-user / demo-user-password',
+      '  Users      demo-admin / demo-admin-password, demo-user / demo-user-password (Identity)',
+      ...(await kmsDemoUsers()),
+      `  Tenant     ${DEMO_TENANT} = ${tenantId} (Identity's demo users and kms-service act for it)`,
       '  Clients    kms-service (client_credentials, secret in deployments/identity/secrets/kms-service.secret), demo-spa (public, code + PKCE), demo-web',
       `  Token      TOKEN=$(curl -s --cacert ${caPath} -u kms-service:$(cat ${KMS_SERVICE_SECRET}) -d grant_type=client_credentials -d scope=kms:admin https://127.0.0.1:8082/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
       `  Try        curl --cacert ${caPath} -H "Authorization: Bearer $TOKEN" https://127.0.0.1:8081/service/api/v1/elastickeys`,
+      `  Or         curl --cacert ${caPath} -u demo-user:demo-user-password https://127.0.0.1:8081/service/api/v1/elastickeys`,
       '',
       'Press Ctrl-C to stop.',
       '',

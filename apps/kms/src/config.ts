@@ -99,7 +99,18 @@ export const kmsConfigSchema = z.strictObject({
           }),
         )
         .default([]),
-      /** Wrong HTTP Basic passwords: slowed, then the username is locked for a while. */
+      /** Browser API sessions (login form): idle and absolute expiry. */
+      session: z
+        .strictObject({
+          idle_timeout_seconds: z.number().int().min(60).default(900),
+          absolute_timeout_seconds: z
+            .number()
+            .int()
+            .min(300)
+            .default(8 * 3600),
+        })
+        .prefault({}),
+      /** Wrong realm passwords (HTTP Basic and the login form): slowed, then the username is locked for a while. */
       login: z
         .strictObject({
           max_failures: z.number().int().min(1).default(5),
@@ -108,6 +119,8 @@ export const kmsConfigSchema = z.strictObject({
         .prefault({}),
     })
     .optional(),
+  /** `--demo` seeds from this file (default: `deployments/kms/config/demo-seed.yml` of this checkout). */
+  demo_seed_file: z.string().optional(),
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 

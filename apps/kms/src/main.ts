@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   ConfigError,
   createLogger,
@@ -14,9 +15,14 @@ import {
   telemetryOptionsFromEnv,
 } from '@cryptoutil/infra';
 import { openApiDocument } from './api/openapi.js';
+import { SWAGGER_SESSION_OPTIONS } from './api/swagger-session.js';
+import { demoCredentialTable, loadDemoSeed } from './domain/demo-seed.js';
 import { UnsealError } from './barrier/unseal.js';
 import { kmsConfigSchema } from './config.js';
 import { startKms } from './server.js';
+
+/** The checkout's seed file (apps/kms/dist/main.js → deployments/kms/config/demo-seed.yml). */
+const DEFAULT_DEMO_SEED = fileURLToPath(new URL('../../../deployments/kms/config/demo-seed.yml', import.meta.url));
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -36,14 +42,21 @@ async function main(): Promise<void> {
   if (config.auth && config.auth.realms_file === undefined && mainConfigFile) {
     config.auth.realms_file = join(dirname(mainConfigFile), 'realms.yml');
   }
+  const demoSeed =
+    cli.demo || cli.resetDemo ? await loadDemoSeed(config.demo_seed_file ?? DEFAULT_DEMO_SEED) : undefined;
+  const document = openApiDocument({
+    version,
+    ...(demoSeed ? { demoCredentials: demoCredentialTable(demoSeed) } : {}),
+  });
   const kms = await startKms({
     config,
     logger,
     version,
     dev: cli.dev,
-    demo: cli.demo,
+    demo: cli.demo || cli.resetDemo,
+    ...(demoSeed ? { demoSeed, resetDemo: cli.resetDemo } : {}),
     insecureHttp: cli.devInsecureHttp,
-    extraRouters: [swaggerRouter(openApiDocument({ version }), 'cryptoutil KMS API')],
+    extraRouters: [swaggerRouter(document, 'cryptoutil KMS API', SWAGGER_SESSION_OPTIONS)],
     onShutdownRequest: () => void shutdown.shutdown('admin request'),
   });
   shutdown.addHook('kms', () => kms.close());

@@ -21,8 +21,12 @@ import { readFile } from 'node:fs/promises';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { TokenValidator } from '@cryptoutil/jose-authority';
 import { createAuthenticator } from './api/authentication.js';
-import { loadRealms } from './domain/realm.js';
+import { loadRealms, withDatabaseRealm } from './domain/realm.js';
 import { accessControl } from './api/access.js';
+import { seedDemo, type DemoSeed, type SeededDemo } from './domain/demo-seed.js';
+import { createPasswordLogin } from './domain/password-login.js';
+import { databaseDemoUserStore } from './domain/realm-user.js';
+import { SessionStore } from './domain/session.js';
 
 export interface StartOptions {
   config: KmsConfig;
@@ -30,6 +34,10 @@ export interface StartOptions {
   version: string;
   /** `--demo`: plaintext demo passwords are accepted in the realm file (with a warning). */
   demo?: boolean;
+  /** Seeds this demo data (idempotent); its realm joins the configured realms as a database realm. */
+  demoSeed?: DemoSeed;
+  /** `--reset-demo`: deletes the demo tenants and users first, then seeds again. */
+  resetDemo?: boolean;
   /** `--dev`: admin listener without client certificates. */
   dev?: boolean;
   /** `--dev-insecure-http`: plain HTTP (only with `--dev`). */
@@ -42,6 +50,8 @@ export interface StartOptions {
 
 export interface RunningKms {
   service: KmsService;
+  /** The seeded demo tenants (ids) and the keys this start created, when a demo seed was given. */
+  demo?: SeededDemo;
   publicUrl: string;
   adminUrl: string;
   /** PEM of the root CA that both listeners chain to. */
@@ -91,7 +101,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     );
   }
   if (!config.auth) logger.warn('no auth.identity configured: the KMS API is open to every local caller');
-  const realms = await loadRealms(config.auth?.realms_file, { demo: options.demo === true });
+  let realms = await loadRealms(config.auth?.realms_file, { demo: options.demo === true });
   for (const warning of realms.warnings) logger.warn(warning);
   const { db, barrier } = await openUnsealed(config, logger);
   const base = {
@@ -101,19 +111,44 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     deleteGracePeriodMs: config.keys.delete_grace_period_seconds * 1000,
   };
   let service: KmsService;
+  let demo: SeededDemo | undefined;
   try {
     service = { ...base, tenants: await TenantDirectory.open(base) };
+    if (options.demoSeed) {
+      realms = withDatabaseRealm(realms, options.demoSeed.realm);
+      demo = await seedDemo(service, options.demoSeed, databaseDemoUserStore(base), {
+        reset: options.resetDemo === true,
+      });
+      logger.warn('DEMO DATA: published demo users and keys are seeded; never use this instance for real data', {
+        tenants: demo.tenants,
+        created_keys: demo.createdKeys.length,
+      });
+    }
   } catch (error) {
     barrier.seal();
     await db.close();
     throw error;
   }
+  const login = createPasswordLogin({
+    realms,
+    db,
+    lockout: {
+      maxFailures: config.auth?.login.max_failures ?? 5,
+      lockoutMs: (config.auth?.login.lockout_seconds ?? 900) * 1000,
+    },
+  });
+  const sessions = new SessionStore(db, {
+    idleTimeoutMs: (config.auth?.session.idle_timeout_seconds ?? 900) * 1000,
+    absoluteTimeoutMs: (config.auth?.session.absolute_timeout_seconds ?? 8 * 3600) * 1000,
+  });
   // The validator needs the public URL (the default audience), known once the listener is bound.
   let access: RequestHandler | undefined;
   let validator: TokenValidator | undefined;
   const publicApp = createPublicApp(service.tenants, {
     logger,
-    ...(config.auth ? { access: (req, res, next) => (access as RequestHandler)(req, res, next) } : {}),
+    ...(config.auth
+      ? { access: (req, res, next) => (access as RequestHandler)(req, res, next), browser: { login, sessions } }
+      : {}),
     bodyLimitBytes: config.server.body_limit_bytes,
     ...(options.extraRouters ? { extraRouters: options.extraRouters } : {}),
   });
@@ -121,6 +156,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     version: options.version,
     logger,
     maxRssBytes: config.server.readiness_max_rss_mb * 1024 * 1024,
+    realms,
     ...(config.auth ? { checks: { identity: async () => (validator as TokenValidator).jwks.ready() } } : {}),
     ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
   });
@@ -179,7 +215,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       authenticate: createAuthenticator({
         methods: auth.methods,
         validator,
-        realms,
+        login,
         apiKeys: auth.api_keys.map((key) => ({
           id: key.id,
           keyHash: key.key_hash,
@@ -191,7 +227,6 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
           scopes: entry.scopes,
           tenant: entry.tenant,
         })),
-        lockout: { maxFailures: auth.login.max_failures, lockoutMs: auth.login.lockout_seconds * 1000 },
       }),
     });
   }
@@ -201,11 +236,13 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       (ids) => ids.length > 0 && logger.info('destroyed material of deleted elastic keys', { elastic_key_ids: ids }),
       (error: unknown) => logger.error('destroying expired elastic keys failed', { error }),
     );
+    sessions.deleteExpired().catch((error: unknown) => logger.error('deleting expired sessions failed', { error }));
   }, DESTROY_SWEEP_MS);
   sweep.unref();
 
   return {
     service,
+    ...(demo ? { demo } : {}),
     publicUrl,
     adminUrl: `${scheme}://${hostInUrl}:${adminPort}`,
     rootCaPem,

@@ -1,4 +1,5 @@
 import { expect, it } from '@jest/globals';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
 import { KMS_MIGRATIONS } from '../src/data/schema.js';
@@ -7,6 +8,16 @@ import { listElasticKeys } from '../src/domain/elastic-key.js';
 import { startTestKms } from './harness.js';
 
 const SEED_FILE = fileURLToPath(new URL('../../../deployments/kms/config/demo-seed.yml', import.meta.url));
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
+
+/** The cells of a Markdown table's rows, padding ignored (Prettier aligns the README's columns). */
+const cells = (lines: string[]) =>
+  lines.map((line) =>
+    line
+      .split('|')
+      .slice(1, -1)
+      .map((cell) => cell.trim().replace(/^-+$/, '---')),
+  );
 
 function memoryUsers(): DemoUserStore & { users: Map<string, { roles: string[]; tenants: string[] }> } {
   const users = new Map<string, { roles: string[]; tenants: string[] }>();
@@ -64,4 +75,14 @@ it('renders the credential table from the seed file', async () => {
   const table = demoCredentialTable(await loadDemoSeed(SEED_FILE));
   expect(table.split('\n')).toContain('| `demo-user` | `demo-user-password` | user | demo-tenant-a |');
   expect(table.split('\n')).toHaveLength(2 + 4);
+});
+
+it('shows the same credential table in the README as the seed file', async () => {
+  const readme = (await readFile(README, 'utf8')).split('\n');
+  const heading = readme.indexOf('#### KMS demo credentials');
+  expect(heading).toBeGreaterThan(0);
+  const start = readme.findIndex((line, index) => index > heading && line.startsWith('|'));
+  const end = readme.findIndex((line, index) => index > start && !line.startsWith('|'));
+  const expected = demoCredentialTable(await loadDemoSeed(SEED_FILE)).split('\n');
+  expect(cells(readme.slice(start, end))).toEqual(cells(expected));
 });

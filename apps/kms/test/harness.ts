@@ -8,11 +8,12 @@ import request from 'supertest';
 import type { Database } from '@cryptoutil/infra';
 import { createCaHierarchy, issueLeaf, serverTlsOptions } from '@cryptoutil/tls';
 import { createAdminApp } from '../src/api/admin.js';
-import { createPublicApp } from '../src/api/app.js';
+import { createPublicApp, type PublicAppOptions } from '../src/api/app.js';
 import { Barrier } from '../src/barrier/barrier.js';
 import { deriveUnsealKeys } from '../src/barrier/unseal.js';
 import { DEFAULT_DELETE_GRACE_PERIOD_MS, type KmsContext, type KmsService } from '../src/domain/kms-context.js';
 import { TenantDirectory } from '../src/domain/tenant.js';
+import type { Realms } from '../src/domain/realm.js';
 
 export const SECRETS = [1, 2, 3, 4, 5].map((n) => Buffer.from(`component-test-unseal-secret-number-${n}-of-five`));
 export const POLICY = { mode: 'n-of-m', threshold: 3, shares: 5 } as const;
@@ -47,12 +48,14 @@ export interface TestKms {
   ctx: KmsContext;
   clock: { now: Date };
   api: (method: 'get' | 'post' | 'put' | 'delete', path: string) => request.Test;
-  admin: (method: 'get' | 'post', path: string) => request.Test;
+  /** The browser API (`/browser/api/v1`). */
+  browser: (method: 'get' | 'post' | 'put' | 'delete', path: string) => request.Test;
+  admin: (method: 'get' | 'post' | 'patch' | 'delete', path: string) => request.Test;
 }
 
 export async function startTestKms(
   db: Database,
-  options: { bodyLimitBytes?: number; access?: RequestHandler } = {},
+  options: Pick<PublicAppOptions, 'bodyLimitBytes' | 'browser'> & { access?: RequestHandler; realms?: Realms } = {},
 ): Promise<TestKms> {
   const barrier = await Barrier.unseal(db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
   const clock = { now: new Date() };
@@ -62,17 +65,26 @@ export async function startTestKms(
   const { rootPem, chain, key } = await testTls();
   const server = https.createServer(
     serverTlsOptions({ chain, key, rootCa: rootPem, requestClientCert: true }),
-    createPublicApp(service.tenants, options),
+    createPublicApp(service.tenants, {
+      ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
+      ...(options.access ? { access: options.access } : {}),
+      ...(options.browser ? { browser: options.browser } : {}),
+    }),
   );
   const adminServer = https.createServer(
     serverTlsOptions({ chain, key, rootCa: rootPem }),
-    createAdminApp(service, { version: 'test', maxRssBytes: Number.MAX_SAFE_INTEGER }),
+    createAdminApp(service, {
+      version: 'test',
+      maxRssBytes: Number.MAX_SAFE_INTEGER,
+      ...(options.realms ? { realms: options.realms } : {}),
+    }),
   );
   return {
     service,
     ctx,
     clock,
     api: (method, path) => request(server)[method](`/service/api/v1${path}`).ca(rootPem),
+    browser: (method, path) => request(server)[method](`/browser/api/v1${path}`).ca(rootPem),
     admin: (method, path) => request(adminServer)[method](path).ca(rootPem),
   };
 }

@@ -29,6 +29,13 @@ const CONTRACT: [method: string, path: string][] = [
   ['get', '/elastickey/{id}/jwks'],
 ];
 
+/** The browser API's sign-in, documented for `/browser/api/v1` only (path-level servers). */
+const SESSION_PATHS: [method: string, path: string][] = [
+  ['post', '/login'],
+  ['get', '/session'],
+  ['post', '/logout'],
+];
+
 type Json = Record<string, unknown>;
 type Operation = { operationId?: string; parameters?: Json[]; requestBody?: Json; responses: Record<string, Json> };
 
@@ -48,7 +55,9 @@ function deref<T = Json>(value: unknown): T {
 
 function operations(): [string, string, Operation][] {
   return Object.entries(document.paths as Record<string, Record<string, Operation>>).flatMap(([path, item]) =>
-    Object.entries(item).map(([method, operation]): [string, string, Operation] => [method, path, operation]),
+    Object.entries(item)
+      .filter(([method]) => method !== 'servers')
+      .map(([method, operation]): [string, string, Operation] => [method, path, operation]),
   );
 }
 
@@ -98,7 +107,11 @@ describe('OpenAPI document', () => {
       operations()
         .map(([method, path]) => `${method} ${path}`)
         .sort(),
-    ).toEqual(CONTRACT.map(([method, path]) => `${method} ${path}`).sort());
+    ).toEqual([...CONTRACT, ...SESSION_PATHS].map(([method, path]) => `${method} ${path}`).sort());
+    const paths = document.paths as Record<string, { servers?: { url: string }[] }>;
+    for (const [, path] of SESSION_PATHS)
+      expect(paths[path]?.servers?.map((server) => server.url)).toEqual(['/browser/api/v1']);
+    for (const [, path] of CONTRACT) expect(paths[path]?.servers).toBeUndefined();
   });
 
   it('gives every operation a unique camelCase operationId, a tag and problem+json errors', () => {
@@ -107,7 +120,7 @@ describe('OpenAPI document', () => {
       expect(op.operationId).toMatch(/^[a-z][A-Za-z]*$/);
       expect(ids.has(op.operationId!)).toBe(false);
       ids.add(op.operationId!);
-      expect(['Elastic keys', 'Material keys', 'Crypto']).toEqual(
+      expect(['Elastic keys', 'Material keys', 'Crypto', 'Browser session']).toEqual(
         expect.arrayContaining((op as unknown as { tags: string[] }).tags),
       );
       for (const status of ['400', '401', '403', '500']) {
@@ -249,14 +262,17 @@ describe('OpenAPI document', () => {
     });
   });
 
-  it('declares basic, bearer and API key security, all accepted', () => {
+  it('declares basic, bearer, API key and session security, as the KMS accepts them', () => {
     const schemes = (document.components as { securitySchemes: Json }).securitySchemes;
     expect(schemes).toEqual({
       basic: expect.objectContaining({ type: 'http', scheme: 'basic' }),
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }),
-      apiKey: expect.objectContaining({ type: 'apiKey', in: 'header', name: 'X-API-Key' }),
+      // The value Swagger UI sends is the whole header: `ApiKey <id>.<secret>`.
+      apiKey: expect.objectContaining({ type: 'apiKey', in: 'header', name: 'Authorization' }),
+      session: expect.objectContaining({ type: 'apiKey', in: 'cookie', name: '__Host-kms_session' }),
     });
-    expect(document.security).toEqual([{ basic: [] }, { bearer: [] }, { apiKey: [] }]);
+    expect(document.security).toEqual([{ basic: [] }, { bearer: [] }, { apiKey: [] }, { session: [] }]);
+    expect(operation('post', '/login')).toMatchObject({ security: [] });
   });
 });
 

@@ -12,6 +12,7 @@ import { Agent, request } from 'undici';
 import { isCanonicalUuid, uuidv7 } from '@cryptoutil/infra';
 import { testPostgresUrl } from '@cryptoutil/infra/testing';
 import { loadOrCreateCa, loadOrIssueLeaf, type StoredCa } from '@cryptoutil/tls';
+import { demoCredentialTable, loadDemoSeed } from '../src/domain/demo-seed.js';
 
 const MAIN = resolve(import.meta.dirname ?? '.', '../dist/main.js');
 const SECRETS = [1, 2, 3, 4, 5].map((n) => `process-test-unseal-secret-${n}-of-5-abcdefghijklmnop`);
@@ -32,6 +33,7 @@ async function writeConfig(
   databaseUrl: string,
   secrets: readonly string[],
   schema?: string,
+  extra: readonly string[] = [],
 ): Promise<string> {
   const secretFiles: string[] = [];
   for (const [index, secret] of secrets.entries()) {
@@ -53,6 +55,7 @@ async function writeConfig(
     ...secretFiles,
     'log:',
     '  level: debug',
+    ...extra,
     '',
   ].join('\n');
   const path = join(dir, `${name}-${uuidv7()}.yml`);
@@ -61,8 +64,10 @@ async function writeConfig(
 }
 
 /** Starts main.js; resolves when it logs its URLs, rejects with its stderr when it exits first. */
-function startProcess(configPath: string): Promise<Kms> {
-  const child = spawn(process.execPath, [MAIN, '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startProcess(configPath: string, flags: readonly string[] = []): Promise<Kms> {
+  const child = spawn(process.execPath, [MAIN, '--config', configPath, ...flags], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   return new Promise((resolvePromise, reject) => {
@@ -93,11 +98,19 @@ async function stop(kms: Kms): Promise<void> {
   await exited;
 }
 
-async function call(kms: Kms, method: string, path: string, body?: string, type = 'application/json') {
+async function call(
+  kms: Kms,
+  method: string,
+  path: string,
+  body?: string,
+  type = 'application/json',
+  headers: Record<string, string> = {},
+) {
   const res = await request(`${kms.publicUrl}/service/api/v1${path}`, {
     method: method as 'GET',
     dispatcher: client,
-    ...(body === undefined ? {} : { body, headers: { 'content-type': type } }),
+    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': type }) },
+    ...(body === undefined ? {} : { body }),
   });
   return { status: res.statusCode, text: await res.body.text() };
 }
@@ -157,6 +170,60 @@ describe('KMS processes on SQLite', () => {
     for (const kms of [first, threeOfFive, again]) {
       expect(kms.output()).not.toMatch(/"(d|k)"\s*:\s*"|survives restarts|unseal-secret/);
     }
+  });
+});
+
+describe('KMS --demo', () => {
+  const seedFile = resolve(import.meta.dirname ?? '.', '../../../deployments/kms/config/demo-seed.yml');
+  const basic = (user: string) => ({
+    authorization: `Basic ${Buffer.from(`${user}:${user}-password`).toString('base64')}`,
+  });
+  const demoTenants = async (kms: Kms) => {
+    const res = await request(`${kms.adminUrl}/admin/v1/tenants`, { dispatcher: client });
+    const body = (await res.body.json()) as { items: { name: string; tenant_id: string }[] };
+    return body.items.filter((tenant) => tenant.name.startsWith('demo-')).map((tenant) => tenant.tenant_id);
+  };
+
+  it('seeds users and keys from the seed file only, keeps them on restart and makes them anew with --reset-demo', async () => {
+    const seed = await loadDemoSeed(seedFile);
+    const config = await writeConfig('demo', `sqlite:${join(dir, 'demo.sqlite')}`, SECRETS, undefined, [
+      'auth:',
+      '  methods: [basic]',
+    ]);
+    const first = await startProcess(config, ['--demo']);
+    expect(first.output()).toMatch(/DEMO DATA/);
+    const tenants = await demoTenants(first);
+    expect(tenants).toHaveLength(seed.tenants.length);
+    for (const user of seed.users) {
+      const listed = await call(first, 'GET', '/elastickeys?size=100', undefined, undefined, basic(user.username));
+      expect(listed.status).toBe(200);
+      const names = (JSON.parse(listed.text) as { items: { name: string }[] }).items.map((key) => key.name).sort();
+      // The user's first tenant, whose keys are exactly the seed file's for that tenant.
+      expect(names).toEqual(
+        seed.elastic_keys
+          .filter((key) => key.tenant === user.tenants[0])
+          .map((key) => key.name)
+          .sort(),
+      );
+    }
+    const document = await request(`${first.publicUrl}/.well-known/openapi.json`, { dispatcher: client });
+    const { info } = (await document.body.json()) as { info: { description: string } };
+    expect(info.description).toContain(demoCredentialTable(seed));
+    await stop(first);
+
+    const again = await startProcess(config, ['--demo']);
+    expect(await demoTenants(again)).toEqual(tenants);
+    await stop(again);
+
+    const reset = await startProcess(config, ['--reset-demo']);
+    const fresh = await demoTenants(reset);
+    expect(fresh).toHaveLength(tenants.length);
+    for (const id of fresh) expect(tenants).not.toContain(id);
+    const listed = await call(reset, 'GET', '/elastickeys?size=100', undefined, undefined, basic('demo-user'));
+    expect((JSON.parse(listed.text) as { total: number }).total).toBe(
+      seed.elastic_keys.filter((key) => key.tenant === 'demo-tenant-a').length,
+    );
+    await stop(reset);
   });
 });
 

@@ -84,7 +84,7 @@ describe('file realm', () => {
           { demo: false },
         ),
       ),
-    ).toBe('realms[0].users[0]: role inheritance cycle a → b → a');
+    ).toBe('realms[0].roles[0]: role inheritance cycle a → b → a');
     expect(
       refusal(() => buildRealms(file({ users: [{ ...user, password_hash: 'bcrypt$2b$xyz' }] }), { demo: false })),
     ).toMatch(/^realms\[0\]\.users\[0\]\.password_hash: not a/);

@@ -7,6 +7,7 @@ import { FakeIssuer } from '@cryptoutil/jose-authority/testing';
 import type { Database } from '@cryptoutil/infra';
 import { accessControl } from '../src/api/access.js';
 import { createAuthenticator } from '../src/api/authentication.js';
+import { createPasswordLogin } from '../src/domain/password-login.js';
 import { KMS_MIGRATIONS } from '../src/data/schema.js';
 import { tenantSchemaName, tenantTables } from '../src/data/tenant-tables.js';
 import { buildRealms, realmFileSchema } from '../src/domain/realm.js';
@@ -75,15 +76,15 @@ describeEachDatabase('KMS tenants', (database) => {
       }),
       { demo: true },
     );
+    const opened = await database.open(KMS_MIGRATIONS);
     const authenticate = createAuthenticator({
       methods: ['bearer', 'basic'],
       validator,
-      realms,
+      login: createPasswordLogin({ realms, db: opened, lockout: { maxFailures: 5, lockoutMs: 60_000 } }),
       apiKeys: [],
       certificates: [],
-      lockout: { maxFailures: 5, lockoutMs: 60_000 },
     });
-    kms = await startTestKms(await database.open(KMS_MIGRATIONS), {
+    kms = await startTestKms(opened, {
       access: accessControl({ authenticate, realm: 'kms', otherSchemes: ['Basic'] }),
     });
     asA = await token({ tenant_id: tenantA });

@@ -35,7 +35,7 @@ export const SWAGGER_UI_CSP = [
 /** Files of swagger-ui-dist that would show its demo (the Petstore document from an external host). */
 const HIDDEN_DIST_FILES = new Set(['/index.html', '/swagger-initializer.js', '/package.json']);
 
-const uiOptions = (title: string): SwaggerUiOptions => ({
+const uiOptions = (title: string, extra: Record<string, unknown>): SwaggerUiOptions => ({
   swaggerUrl: OPENAPI_PATH,
   customSiteTitle: title,
   swaggerOptions: {
@@ -43,15 +43,22 @@ const uiOptions = (title: string): SwaggerUiOptions => ({
     displayOperationId: true,
     persistAuthorization: false,
     tryItOutEnabled: false,
+    ...extra,
   },
 });
 
 /**
  * The document at `/.well-known/openapi.json` and the UI at `/ui/swagger/`, titled `title`. The document
  * may be given as a function, read at the first request (e.g. once the listeners know their ports).
+ * `swaggerOptions` go to Swagger UI; functions among them (request and response interceptors) are
+ * written into the served init script as code, so they must not use anything outside their own body.
  */
-export function swaggerRouter(document: object | (() => object), title = 'cryptoutil API'): Router {
-  const UI_OPTIONS = uiOptions(title);
+export function swaggerRouter(
+  document: object | (() => object),
+  title = 'cryptoutil API',
+  swaggerOptions: Record<string, unknown> = {},
+): Router {
+  const UI_OPTIONS = uiOptions(title, swaggerOptions);
   const router = Router();
   let body: string | undefined;
 

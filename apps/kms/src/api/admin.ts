@@ -17,6 +17,8 @@ import {
 import type { BarrierTier } from '../barrier/barrier.js';
 import type { KmsService } from '../domain/kms-context.js';
 import { adminTenantsRouter } from './admin-tenants.js';
+import { adminRealmUsersRouter } from './admin-realm-users.js';
+import { NO_REALMS, type Realms } from '../domain/realm.js';
 
 const TIERS: readonly BarrierTier[] = ['root', 'intermediate', 'content'];
 
@@ -28,6 +30,8 @@ export interface AdminAppOptions {
   maxRssBytes?: number;
   /** More readiness dependencies (e.g. Identity's JWKS). */
   checks?: Record<string, HealthCheck>;
+  /** The configured realms; their database realms' users are administered here. */
+  realms?: Realms;
 }
 
 export function createAdminApp(ctx: KmsService, options: AdminAppOptions): Express {
@@ -57,6 +61,7 @@ export function createAdminApp(ctx: KmsService, options: AdminAppOptions): Expre
     res.status(201).json(await ctx.barrier.rotate(tier));
   });
   app.use(adminTenantsRouter(ctx.tenants));
+  app.use(adminRealmUsersRouter({ db: ctx.db, now: ctx.now, realms: options.realms ?? NO_REALMS }));
   app.use(notFoundHandler());
   app.use(problemHandler(options.logger ? { logger: options.logger } : {}));
   return app;

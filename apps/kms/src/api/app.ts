@@ -1,7 +1,8 @@
 /**
- * The public listener's Express app: security defaults, the same routers under `/service/api/v1`
- * (machine clients) and `/browser/api/v1` (browser), optional extra routes (OpenAPI, Swagger UI),
- * and problem+json for everything that goes wrong.
+ * The public listener's Express app: security defaults, the same resource routers under
+ * `/service/api/v1` (machine clients: bearer, Basic, API key, client certificate) and `/browser/api/v1`
+ * (browser: login session cookie plus CSRF token), optional extra routes (OpenAPI, Swagger UI), and
+ * problem+json for everything that goes wrong.
  */
 import express, { Router, type Express, type RequestHandler } from 'express';
 import { applySecurityDefaults, notFoundHandler, problemHandler, type Logger } from '@cryptoutil/infra';
@@ -10,16 +11,20 @@ import { cryptoRouter } from './crypto.js';
 import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { tenantSelection } from './tenant-selection.js';
+import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
 
-export const API_PREFIXES = ['/service/api/v1', '/browser/api/v1'] as const;
+export const SERVICE_API_PREFIX = '/service/api/v1';
+export const BROWSER_API_PREFIX = '/browser/api/v1';
 
 export interface PublicAppOptions {
   logger?: Logger;
   bodyLimitBytes?: number;
   /** Mounted before the API (e.g. Swagger UI with its own CSP). */
   extraRouters?: Router[];
-  /** Authentication and authorization in front of every API route; absent: open (loopback only). */
+  /** Authentication and authorization in front of every service API route; absent: open (loopback only). */
   access?: RequestHandler;
+  /** Sessions for the browser API; absent: the browser API is guarded like the service API. */
+  browser?: BrowserSessionOptions;
 }
 
 export function createPublicApp(tenants: TenantDirectory, options: PublicAppOptions = {}): Express {
@@ -29,10 +34,16 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
   });
   for (const router of options.extraRouters ?? []) app.use(router);
-  const api = Router();
-  if (options.access) api.use(options.access);
-  api.use(tenantSelection(tenants), elasticKeysRouter(), materialKeysRouter(), cryptoRouter());
-  for (const prefix of API_PREFIXES) app.use(prefix, api);
+  const resources = Router().use(tenantSelection(tenants), elasticKeysRouter(), materialKeysRouter(), cryptoRouter());
+  const service = Router();
+  if (options.access) service.use(options.access);
+  app.use(SERVICE_API_PREFIX, service.use(resources));
+  app.use(
+    BROWSER_API_PREFIX,
+    options.browser
+      ? Router().use(browserSessionRouter(options.browser), browserAccess(options.browser.sessions), resources)
+      : service,
+  );
   app.use(notFoundHandler());
   app.use(problemHandler(options.logger ? { logger: options.logger } : {}));
   return app;

@@ -199,6 +199,27 @@ const schemas: Record<string, Schema> = {
       payload: { type: 'string', pattern: '^[A-Za-z0-9_-]*$', description: 'The signed bytes, base64url.' },
     },
   },
+  Login: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['username', 'password'],
+    properties: {
+      username: { type: 'string', minLength: 1, maxLength: 128, examples: ['demo-tenant-admin'] },
+      password: { type: 'string', minLength: 1, maxLength: 1024, format: 'password' },
+    },
+  },
+  Session: {
+    type: 'object',
+    required: ['subject', 'username', 'scopes', 'tenants', 'csrf_token', 'expires_at'],
+    properties: {
+      subject: { type: 'string', description: '`<realm id>/<user id>`.' },
+      username: { type: 'string' },
+      scopes: { type: 'array', items: { type: 'string' }, description: 'What the roles of the user grant.' },
+      tenants: { type: 'array', items: { type: 'string', format: 'uuid' }, description: 'The first is the default.' },
+      csrf_token: { type: 'string', description: 'Send it as `X-CSRF-Token` on every state-changing browser call.' },
+      expires_at: { type: 'string', format: 'date-time', description: 'The absolute end of the session.' },
+    },
+  },
   Problem: {
     type: 'object',
     description: 'RFC 9457 problem details. Extensions (e.g. `field` for a bad input) may follow.',
@@ -272,12 +293,19 @@ const responses: Record<string, Schema> = {
     'invalid_jws',
     'signature_invalid',
   ]),
-  Unauthorized: problemResponse('401 Unauthorized', ['authentication_required'], {
+  Unauthorized: problemResponse('401 Unauthorized', ['authentication_required', 'invalid_credentials'], {
     'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="invalid_token"' },
   }),
-  Forbidden: problemResponse('403 Forbidden', ['insufficient_scope', 'import_not_allowed'], {
-    'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="insufficient_scope", scope="kms:write"' },
-  }),
+  Forbidden: problemResponse(
+    '403 Forbidden',
+    ['insufficient_scope', 'import_not_allowed', 'tenant_forbidden', 'csrf_token_invalid'],
+    {
+      'WWW-Authenticate': {
+        schema: { type: 'string' },
+        example: 'Bearer error="insufficient_scope", scope="kms:write"',
+      },
+    },
+  ),
   NotFound: problemResponse('404 Not Found', ['elastic_key_not_found', 'material_key_not_found']),
   Conflict: problemResponse('409 Conflict', [
     'elastic_key_not_active',
@@ -287,6 +315,7 @@ const responses: Record<string, Schema> = {
     'material_key_revoked',
     'no_usable_material_key',
   ]),
+  TooManyRequests: problemResponse('429 Too Many Requests', ['login_locked']),
   PayloadTooLarge: problemResponse('413 Payload Too Large', ['payload_too_large']),
   UnsupportedMediaType: problemResponse('415 Unsupported Media Type', ['unsupported_media_type']),
   InternalError: problemResponse('500 Internal Server Error', ['internal_error']),
@@ -388,7 +417,7 @@ const requestBodies: Record<string, Schema> = {
   },
 };
 
-type ErrorName = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 500;
+type ErrorName = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500;
 const ERROR_RESPONSE: Record<ErrorName, string> = {
   400: 'BadRequest',
   401: 'Unauthorized',
@@ -397,12 +426,13 @@ const ERROR_RESPONSE: Record<ErrorName, string> = {
   409: 'Conflict',
   413: 'PayloadTooLarge',
   415: 'UnsupportedMediaType',
+  429: 'TooManyRequests',
   500: 'InternalError',
 };
 
 interface OperationSpec {
   operationId: string;
-  tag: 'Elastic keys' | 'Material keys' | 'Crypto';
+  tag: 'Elastic keys' | 'Material keys' | 'Crypto' | 'Browser session';
   summary: string;
   description?: string;
   parameters?: string[];
@@ -467,6 +497,53 @@ const MATERIAL_KEY_LIST = [
   'Page',
   'Size',
 ];
+
+/** Sign-in for the browser API only (path-level `servers`); Swagger UI keeps the cookie and CSRF token. */
+function sessionPaths(): Record<string, Schema> {
+  const browserOnly = [{ url: '/browser/api/v1', description: 'Browser API (session cookie + CSRF)' }];
+  const session = (schema: Schema) => ({ servers: browserOnly, ...schema });
+  return {
+    '/login': session({
+      post: {
+        ...operation({
+          operationId: 'login',
+          tag: 'Browser session',
+          summary: 'Sign in with a realm user',
+          description:
+            'Sets the session cookie (`HttpOnly; Secure; SameSite=Strict`) and returns the CSRF token. Wrong ' +
+            'passwords are slowed down, then the username is locked for a while (`429 login_locked`).',
+          requestBody: jsonBody('Login'),
+          success: { '200': json('Session', 'Signed in.') },
+          errors: [429],
+        }),
+        security: [],
+      },
+    }),
+    '/session': session({
+      get: {
+        ...operation({
+          operationId: 'getSession',
+          tag: 'Browser session',
+          summary: 'The signed-in user and the CSRF token',
+          success: { '200': json('Session', 'The session of the cookie.') },
+        }),
+        security: [{ session: [] }],
+      },
+    }),
+    '/logout': session({
+      post: {
+        ...operation({
+          operationId: 'logout',
+          tag: 'Browser session',
+          summary: 'End the session',
+          description: 'Needs `X-CSRF-Token`.',
+          success: { '204': { description: 'Signed out; the cookie is cleared.' } },
+        }),
+        security: [{ session: [] }],
+      },
+    }),
+  };
+}
 
 function paths(): Record<string, Schema> {
   const id = ['ElasticKeyId'];
@@ -745,9 +822,13 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
       { name: 'Elastic keys', description: 'Named keys with a lifecycle; each holds one or more material keys.' },
       { name: 'Material keys', description: 'The versions of an elastic key: generate (rotate), import, revoke.' },
       { name: 'Crypto', description: 'Encrypt, decrypt, sign, verify, data keys and public JWKS.' },
+      {
+        name: 'Browser session',
+        description: 'Sign in on the browser API; then pick the `/browser/api/v1` server for the other operations.',
+      },
     ],
-    security: [{ basic: [] }, { bearer: [] }, { apiKey: [] }],
-    paths: paths(),
+    security: [{ basic: [] }, { bearer: [] }, { apiKey: [] }, { session: [] }],
+    paths: { ...sessionPaths(), ...paths() },
     components: {
       schemas,
       responses,
@@ -761,7 +842,20 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
           bearerFormat: 'JWT',
           description: 'An access token issued by Identity, with the needed `kms:*` scope.',
         },
-        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A KMS API key.' },
+        apiKey: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: 'A KMS API key, sent as `Authorization: ApiKey <id>.<secret>` (enter `ApiKey <id>.<secret>`).',
+        },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: '__Host-kms_session',
+          description:
+            'The browser API session, set by `POST /login`; state-changing calls also need `X-CSRF-Token` ' +
+            '(Swagger UI sends it after a login made here).',
+        },
       },
     },
   };

@@ -70,6 +70,39 @@ CREATE TABLE kms_tenants (
   created_at TEXT NOT NULL
 );`,
   },
+  {
+    // The database realm's users (JSON arrays and objects as text) and the browser API's sessions.
+    id: '0004_realm_users_and_sessions',
+    sql: `
+CREATE TABLE kms_realm_users (
+  id TEXT PRIMARY KEY,
+  realm_id TEXT NOT NULL,
+  username TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  email TEXT,
+  roles TEXT NOT NULL,
+  tenants TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  metadata TEXT NOT NULL,
+  metadata_schema TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  last_login_at TEXT,
+  UNIQUE (realm_id, username)
+);
+CREATE TABLE kms_sessions (
+  id TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  username TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  tenants TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_seen_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE INDEX kms_sessions_by_subject ON kms_sessions (subject);`,
+  },
 ];
 
 /**

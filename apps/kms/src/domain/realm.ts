@@ -72,17 +72,39 @@ export interface RealmUser {
   tenants: string[];
 }
 
+export interface RoleDefinition {
+  permissions: string[];
+  inherits: string[];
+}
+
+/** A realm whose users live in `kms_realm_users`; its roles come from the realm file (or the demo seed). */
+export interface DatabaseRealm {
+  id: string;
+  name: string;
+  roles: ReadonlyMap<string, RoleDefinition>;
+}
+
 export interface Realms {
   priority: RealmFile['priority'];
   /** Enabled users of enabled file realms, by username; the first realm in file order wins a name. */
   users: ReadonlyMap<string, RealmUser>;
+  /** Enabled database realms, asked in file order. */
+  databaseRealms: ReadonlyMap<string, DatabaseRealm>;
   /** Lines to log as warnings on every start (plaintext demo passwords). */
   warnings: string[];
 }
 
+/** No realms at all (no realm file). */
+export const NO_REALMS: Realms = {
+  priority: ['file', 'database', 'oidc'],
+  users: new Map(),
+  databaseRealms: new Map(),
+  warnings: [],
+};
+
 /** Permissions of a role and every role it inherits, transitively; a cycle is a configuration error. */
-function rolePermissions(
-  roles: ReadonlyMap<string, { permissions: string[]; inherits: string[] }>,
+export function rolePermissions(
+  roles: ReadonlyMap<string, RoleDefinition>,
   name: string,
   where: string,
   path: string[] = [],
@@ -96,22 +118,64 @@ function rolePermissions(
   ];
 }
 
+/** A realm's roles by name, each permission a KMS scope and every inherited role defined, no cycles. */
+export function buildRoles(
+  roles: readonly { name: string; permissions: string[]; inherits: string[] }[],
+  at: string,
+): Map<string, RoleDefinition> {
+  const byName = new Map<string, RoleDefinition>();
+  for (const [o, role] of roles.entries()) {
+    if (byName.has(role.name)) throw new ConfigError(`${at}.roles[${o}]: duplicate role ${role.name}`);
+    const unknown = role.permissions.find((permission) => !KMS_KNOWN_SCOPES.has(permission));
+    if (unknown) throw new ConfigError(`${at}.roles[${o}]: unknown permission ${unknown}`);
+    byName.set(role.name, { permissions: role.permissions, inherits: role.inherits });
+  }
+  for (const [o, role] of roles.entries()) rolePermissions(byName, role.name, `${at}.roles[${o}]`);
+  return byName;
+}
+
+/** The scopes that `roles` grant in a realm; a role the realm does not define grants nothing. */
+export function scopesOfRoles(realm: DatabaseRealm, roles: readonly string[]): string[] {
+  const known = roles.filter((role) => realm.roles.has(role));
+  return [...new Set(known.flatMap((role) => rolePermissions(realm.roles, role, `realm ${realm.name}`)))];
+}
+
+/** Adds a database realm (the demo seed's) to a realm configuration; its id must be new. */
+export function withDatabaseRealm(
+  realms: Realms,
+  realm: { id: string; name: string; roles: readonly { name: string; permissions: string[]; inherits: string[] }[] },
+): Realms {
+  if (realms.databaseRealms.has(realm.id)) throw new ConfigError(`realm ${realm.id}: duplicate id`);
+  const databaseRealms = new Map(realms.databaseRealms);
+  databaseRealms.set(realm.id, {
+    id: realm.id,
+    name: realm.name,
+    roles: buildRoles(realm.roles, `realm ${realm.name}`),
+  });
+  return { ...realms, databaseRealms };
+}
+
 /** Checks a parsed realm file; throws a `ConfigError` naming the first bad entry. */
 export function buildRealms(file: RealmFile, options: { demo: boolean }): Realms {
   const users = new Map<string, RealmUser>();
+  const databaseRealms = new Map<string, DatabaseRealm>();
   const warnings: string[] = [];
   const realmIds = new Set<string>();
+  const realmNames = new Set<string>();
   for (const [r, realm] of file.realms.entries()) {
     const at = `realms[${r}]`;
     if (!isCanonicalUuid(realm.id)) throw new ConfigError(`${at}.id: must be a canonical UUID`);
     if (realmIds.has(realm.id)) throw new ConfigError(`${at}: duplicate id ${realm.id}`);
     realmIds.add(realm.id);
-    const roles = new Map<string, { permissions: string[]; inherits: string[] }>();
-    for (const [o, role] of realm.roles.entries()) {
-      if (roles.has(role.name)) throw new ConfigError(`${at}.roles[${o}]: duplicate role ${role.name}`);
-      const unknown = role.permissions.find((permission) => !KMS_KNOWN_SCOPES.has(permission));
-      if (unknown) throw new ConfigError(`${at}.roles[${o}]: unknown permission ${unknown}`);
-      roles.set(role.name, role);
+    if (realmNames.has(realm.name)) throw new ConfigError(`${at}: duplicate name ${realm.name}`);
+    realmNames.add(realm.name);
+    const roles = buildRoles(realm.roles, at);
+    if (realm.type === 'database') {
+      if (realm.users.length > 0) {
+        throw new ConfigError(`${at}.users: a database realm keeps its users in kms_realm_users, not in the file`);
+      }
+      if (realm.enabled) databaseRealms.set(realm.id, { id: realm.id, name: realm.name, roles });
+      continue;
     }
     const names = new Set<string>();
     const userIds = new Set<string>();
@@ -150,7 +214,7 @@ export function buildRealms(file: RealmFile, options: { demo: boolean }): Realms
       });
     }
   }
-  return { priority: file.priority, users, warnings };
+  return { priority: file.priority, users, databaseRealms, warnings };
 }
 
 /** Reads and checks `realms.yml`; a missing file is an empty realm configuration. */

@@ -98,7 +98,10 @@ function launch(
   return service;
 }
 
-export async function startStack(database: StackDatabase): Promise<Stack> {
+export async function startStack(
+  database: StackDatabase,
+  options: { kmsFlags?: readonly string[] } = {},
+): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'e2e-'));
   const tlsDir = join(dir, 'tls');
   const ca = await loadOrCreateCa(tlsDir);
@@ -173,7 +176,7 @@ export async function startStack(database: StackDatabase): Promise<Stack> {
   identity.publicUrl = issuer;
   identity.adminUrl = `https://127.0.0.1:${identityAdminPort}`;
   await identity.ready(agent);
-  const kms = launch('kms', kmsConfig, []);
+  const kms = launch('kms', kmsConfig, [...(options.kmsFlags ?? [])]);
   kms.publicUrl = kmsUrl;
   kms.adminUrl = `https://127.0.0.1:${kmsAdminPort}`;
   await kms.ready(agent);

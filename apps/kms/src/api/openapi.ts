@@ -394,9 +394,10 @@ const requestBodies: Record<string, Schema> = {
   Bytes: {
     required: true,
     description: 'The bytes to protect (up to the body limit, default 1 MiB).',
+    // text/plain first: Swagger UI's "Try it out" then offers a text box rather than a file upload.
     content: {
-      'application/octet-stream': { schema: ref('schemas', 'Bytes') },
       'text/plain': { schema: { type: 'string' } },
+      'application/octet-stream': { schema: ref('schemas', 'Bytes') },
     },
   },
   Jwe: {

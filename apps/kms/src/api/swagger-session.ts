@@ -6,10 +6,11 @@
  * The functions run in the browser (Swagger UI's init script holds their source): only their own bodies.
  */
 
+/** Also called for the document fetch itself, which has no method. */
 interface SwaggerRequest {
   url: string;
-  method: string;
-  headers: Record<string, string>;
+  method?: string;
+  headers?: Record<string, string>;
 }
 
 interface SwaggerResponse {
@@ -38,8 +39,10 @@ export function rememberCsrfToken(response: SwaggerResponse): SwaggerResponse {
 export function sendCsrfToken(request: SwaggerRequest): SwaggerRequest {
   const token = (globalThis as unknown as CsrfHolder).kmsCsrfToken;
   const path = new URL(request.url, 'https://placeholder.invalid').pathname;
-  const safe = ['GET', 'HEAD', 'OPTIONS'].includes(request.method.toUpperCase());
-  if (token !== undefined && !safe && path.includes('/browser/api/v1/')) request.headers['X-CSRF-Token'] = token;
+  const safe = ['GET', 'HEAD', 'OPTIONS'].includes((request.method ?? 'GET').toUpperCase());
+  if (token !== undefined && !safe && path.includes('/browser/api/v1/')) {
+    request.headers = { ...request.headers, 'X-CSRF-Token': token };
+  }
   return request;
 }
 

@@ -16,6 +16,7 @@ import {
 } from '@cryptoutil/infra';
 import { openApiDocument } from './api/openapi.js';
 import { SWAGGER_SESSION_OPTIONS } from './api/swagger-session.js';
+import { consoleRouter } from './api/console.js';
 import { demoCredentialTable, loadDemoSeed } from './domain/demo-seed.js';
 import { UnsealError } from './barrier/unseal.js';
 import { kmsConfigSchema } from './config.js';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     demo: cli.demo || cli.resetDemo,
     ...(demoSeed ? { demoSeed, resetDemo: cli.resetDemo } : {}),
     insecureHttp: cli.devInsecureHttp,
-    extraRouters: [swaggerRouter(document, 'cryptoutil KMS API', SWAGGER_SESSION_OPTIONS)],
+    extraRouters: [swaggerRouter(document, 'cryptoutil KMS API', SWAGGER_SESSION_OPTIONS), consoleRouter()],
     onShutdownRequest: () => void shutdown.shutdown('admin request'),
   });
   shutdown.addHook('kms', () => kms.close());

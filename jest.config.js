@@ -37,6 +37,7 @@ export default {
     project('apps/kms', 'kms'),
     project('apps/identity', 'identity'),
     project('e2e', 'e2e'),
+    project('tools', 'tools'),
   ],
   testTimeout: 60_000,
   reporters: ['default', '<rootDir>/tools/jest-summary-reporter.js'],

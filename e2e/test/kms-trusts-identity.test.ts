@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import express from 'express';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import { testPostgresUrl } from '@cryptoutil/infra/testing';
 import { KMS_SERVICE_SECRET_FILE, startStack, type Stack } from './stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const IMAGES = resolve(import.meta.dirname ?? '.', '../../docs/images');
 const POSTGRES = Boolean(process.env.TEST_DATABASE_URL);
 if (!POSTGRES) console.warn('e2e on PostgreSQL skipped: TEST_DATABASE_URL is not set.');
 
@@ -286,6 +288,7 @@ browserSuite('a person signs in through the real login page (headless Chromium)'
       body: JSON.stringify({ name: 'demo-encryption-aes256', description: 'demo-only', algorithm: 'A256GCM/dir' }),
     });
     expect(key.status).toBe(201);
+    await mkdir(IMAGES, { recursive: true });
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -293,16 +296,22 @@ browserSuite('a person signs in through the real login page (headless Chromium)'
     });
     try {
       const page = await browser.newPage();
+      // The screenshots illustrate docs/DEMO-INTEGRATION.md.
+      const shot = (name: string) => page.screenshot({ path: join(IMAGES, `rp-${name}.png`), fullPage: true });
       await page.goto(`${stack.identity.publicUrl}/demo/rp`);
+      await shot('start');
       await page.getByRole('link', { name: 'Sign in with cryptoutil Identity' }).click();
+      await shot('login');
       await page.getByLabel('Username').fill('demo-user');
       await page.getByLabel('Password').fill('demo-user-password');
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByRole('heading', { name: '2. Your tokens' }).waitFor();
       const claims = await page.locator('pre').nth(1).textContent();
       expect(JSON.parse(claims ?? '{}')).toMatchObject({ aud: stack.kms.publicUrl, client_id: 'demo-spa' });
+      await shot('tokens');
       await page.getByRole('button', { name: 'Encrypt, then decrypt' }).click();
       await page.getByRole('heading', { name: '4. Result' }).waitFor();
+      await shot('result');
       expect(await page.locator('ul').textContent()).toMatch(/encrypt → 200.*decrypt → 200/);
       expect(await page.locator('#plaintext').textContent()).toBe('hello from the demo');
       expect(await page.locator('pre.wrap').textContent()).toMatch(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/);

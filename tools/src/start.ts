@@ -7,25 +7,27 @@
  * users act for the KMS demo tenant, then the URLs, the CA to trust, the credentials and curl examples print.
  * Ctrl-C stops both cleanly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Agent, request } from 'undici';
+import { join } from 'node:path';
+import { Agent } from 'undici';
 import { parse } from 'yaml';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
+import {
+  DEMO_TENANT,
+  KMS_DEMO_SEED,
+  KMS_SERVICE_SECRET,
+  ROOT,
+  launchApp,
+  linkDemoTenant,
+  waitReady,
+} from './demo/services.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DATA = join(ROOT, '.data');
 const TLS_DIR = join(DATA, 'tls');
 const HEALTH_TIMEOUT_MS = 30_000;
-/** Demo-only: the seeded `kms-service` client's secret (deployments/identity/secrets). */
-const KMS_SERVICE_SECRET = join(ROOT, 'deployments/identity/secrets/kms-service.secret');
-/** The single source of the KMS demo data; the KMS seeds it itself (`--demo`). */
-const KMS_DEMO_SEED = join(ROOT, 'deployments/kms/config/demo-seed.yml');
-const DEMO_TENANT = 'demo-tenant-a';
 /** `pnpm demo -- --reset`: both services delete their demo data and seed it again. */
 const RESET = process.argv.slice(2).includes('--reset');
 /** Demo-only: protects .data/tls/demo-client/bundle.p12 (import it into a browser to reach the admin listeners). */
@@ -98,60 +100,6 @@ async function prepareConfig(service: Service): Promise<string> {
   return configPath;
 }
 
-function start(service: Service, configPath: string): ChildProcess {
-  const flags = RESET ? ['--demo', '--reset-demo'] : ['--demo'];
-  return spawn(process.execPath, [join(ROOT, `apps/${service.name}/dist/main.js`), '--config', configPath, ...flags], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-}
-
-async function waitReady(service: Service, dispatcher: Agent, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${service.name} exited during startup (see its message above)`);
-    try {
-      const res = await request(`${service.adminUrl}/admin/v1/readyz`, { dispatcher });
-      await res.body.dump();
-      if (res.statusCode === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${service.name} was not ready within ${HEALTH_TIMEOUT_MS / 1000} s`);
-    await new Promise((done) => setTimeout(done, 250));
-  }
-}
-
-/** A JSON call to an admin listener (mTLS with the demo-client certificate). */
-async function admin<T>(dispatcher: Agent, url: string, method: 'GET' | 'PATCH' = 'GET', body?: object): Promise<T> {
-  const res = await request(url, {
-    method,
-    dispatcher,
-    ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
-  });
-  if (res.statusCode >= 300) throw new Error(`${method} ${url} answered ${res.statusCode}: ${await res.body.text()}`);
-  return (await res.body.json()) as T;
-}
-
-/**
- * The KMS seeded its demo tenants (fresh UUIDv4s on a first or reset start); Identity's demo users and the
- * kms-service client act for the first one, so their tokens reach its keys (the relying-party page too).
- */
-async function linkDemoTenant(dispatcher: Agent): Promise<string> {
-  const tenants = await admin<{ items: { tenant_id: string; name: string }[] }>(
-    dispatcher,
-    'https://127.0.0.1:9081/admin/v1/tenants',
-  );
-  const tenant = tenants.items.find((item) => item.name === DEMO_TENANT);
-  if (!tenant) throw new Error(`the KMS has no ${DEMO_TENANT} tenant: was it started with --demo?`);
-  const identity = 'https://127.0.0.1:9082/admin/v1';
-  const users = await admin<{ items: { id: string; username: string }[] }>(dispatcher, `${identity}/users?size=100`);
-  for (const user of users.items.filter((item) => item.username.startsWith('demo-'))) {
-    await admin(dispatcher, `${identity}/users/${user.id}`, 'PATCH', { tenant_id: tenant.tenant_id });
-  }
-  await admin(dispatcher, `${identity}/clients/kms-service`, 'PATCH', { tenant_id: tenant.tenant_id });
-  return tenant.tenant_id;
-}
-
 /** The KMS demo users of the seed file, as printed lines. */
 async function kmsDemoUsers(): Promise<string[]> {
   const seed = parse(await readFile(KMS_DEMO_SEED, 'utf8')) as {
@@ -186,12 +134,16 @@ async function main(): Promise<void> {
   try {
     for (const service of SERVICES) {
       step(`starting ${service.name}`);
-      const child = start(service, await prepareConfig(service));
+      const child = launchApp(
+        service.name,
+        await prepareConfig(service),
+        RESET ? ['--demo', '--reset-demo'] : ['--demo'],
+      );
       children.push(child);
-      await waitReady(service, dispatcher, child);
+      await waitReady(service.name, `${service.adminUrl}/admin/v1/readyz`, dispatcher, HEALTH_TIMEOUT_MS, child);
     }
     step(`linking Identity's demo users and kms-service to the KMS tenant ${DEMO_TENANT}`);
-    tenantId = await linkDemoTenant(dispatcher);
+    tenantId = await linkDemoTenant(dispatcher, 'https://127.0.0.1:9081', 'https://127.0.0.1:9082');
   } catch (error) {
     stop();
     throw error;

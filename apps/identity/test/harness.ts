@@ -1,7 +1,7 @@
 /**
  * Component-test harness: a real Identity (TLS 1.3, migrated database, demo seed) on free ports, an
- * `openid-client` configuration per client, and a small browser (cookie jar, manual redirects) to
- * drive the login form like a user would.
+ * `openid-client` configuration per client, and the form browser of `@cryptoutil/infra` (cookie jar,
+ * manual redirects) to drive the login form like a user would.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from '@jest/globals';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { createLogger } from '@cryptoutil/infra';
+import { FormBrowser, createLogger, formAction, formValue } from '@cryptoutil/infra';
 import type { DatabaseTestContext } from '@cryptoutil/infra/testing';
 import { identityConfigSchema } from '../src/config.js';
 import { startIdentity, type RunningIdentity } from '../src/server.js';
@@ -81,64 +81,7 @@ export async function startTestIdentity(
 }
 
 /** A tiny browser: follows redirects by hand within the issuer, keeps cookies, stops at the client's redirect. */
-export class Browser {
-  readonly #cookies = new Map<string, string>();
-  constructor(
-    private readonly fetcher: typeof fetch,
-    private readonly origin: string,
-  ) {}
-
-  #remember(response: Response): void {
-    for (const header of response.headers.getSetCookie()) {
-      const [pair] = header.split(';');
-      const [name, ...value] = (pair ?? '').split('=');
-      if (name) this.#cookies.set(name.trim(), value.join('='));
-    }
-  }
-
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Response> {
-    const response = await this.fetcher(url, {
-      method: init.method ?? (init.form ? 'POST' : 'GET'),
-      redirect: 'manual',
-      headers: {
-        cookie: [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; '),
-        ...(init.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      },
-      ...(init.form ? { body: new URLSearchParams(init.form).toString() } : {}),
-    });
-    this.#remember(response);
-    return response;
-  }
-
-  /** Follows redirects that stay on the issuer; returns the last response and the URL it came from. */
-  async follow(
-    url: string,
-    init: { form?: Record<string, string> } = {},
-  ): Promise<{ response: Response; url: string }> {
-    let current = url;
-    let response = await this.request(current, init);
-    while (response.status >= 300 && response.status < 400) {
-      const location = new URL(response.headers.get('location') ?? '', current).toString();
-      if (!location.startsWith(this.origin)) return { response, url: location };
-      await response.body?.cancel();
-      current = location;
-      response = await this.request(current);
-    }
-    return { response, url: current };
-  }
-}
-
-export function formValue(html: string, name: string): string {
-  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  if (!match?.[1]) throw new Error(`no ${name} in the page`);
-  return match[1];
-}
-
-export function formAction(html: string): string {
-  const match = /<form method="post" action="([^"]+)"/.exec(html);
-  if (!match?.[1]) throw new Error('no form in the page');
-  return match[1];
-}
+export { FormBrowser as Browser, formAction, formValue } from '@cryptoutil/infra';
 
 /** Logs in through the real form and returns the client's callback URL (with code and state). */
 export async function loginThroughForm(
@@ -147,7 +90,7 @@ export async function loginThroughForm(
   username: string,
   password: string,
 ): Promise<URL> {
-  const browser = new Browser(t.fetch, t.identity.issuer);
+  const browser = new FormBrowser(t.fetch, t.identity.issuer);
   const page = await browser.follow(authorizationUrl.toString());
   expect(page.response.status).toBe(200);
   const html = await page.response.text();

@@ -157,7 +157,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     logger,
     maxRssBytes: config.server.readiness_max_rss_mb * 1024 * 1024,
     realms,
-    ...(config.auth ? { checks: { identity: async () => (validator as TokenValidator).jwks.ready() } } : {}),
+    ...(config.auth?.identity ? { checks: { identity: async () => (validator as TokenValidator).jwks.ready() } } : {}),
     ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
   });
 

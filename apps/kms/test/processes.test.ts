@@ -192,6 +192,10 @@ describe('KMS --demo', () => {
     ]);
     const first = await startProcess(config, ['--demo']);
     expect(first.output()).toMatch(/DEMO DATA/);
+    // Realm users without Identity: readiness does not wait for a JWKS that is not configured.
+    const ready = await request(`${first.adminUrl}/admin/v1/readyz`, { dispatcher: client });
+    expect(ready.statusCode).toBe(200);
+    await ready.body.dump();
     const tenants = await demoTenants(first);
     expect(tenants).toHaveLength(seed.tenants.length);
     for (const user of seed.users) {

@@ -18,3 +18,4 @@ export * from './request-body.js';
 export * from './swagger.js';
 export * from './access-log.js';
 export * from './basic-auth.js';
+export * from './form-browser.js';

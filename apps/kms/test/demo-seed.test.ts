@@ -8,7 +8,6 @@ import { listElasticKeys } from '../src/domain/elastic-key.js';
 import { startTestKms } from './harness.js';
 
 const SEED_FILE = fileURLToPath(new URL('../../../deployments/kms/config/demo-seed.yml', import.meta.url));
-const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
 
 /** The cells of a Markdown table's rows, padding ignored (Prettier aligns the README's columns). */
 const cells = (lines: string[]) =>
@@ -77,12 +76,15 @@ it('renders the credential table from the seed file', async () => {
   expect(table.split('\n')).toHaveLength(2 + 4);
 });
 
-it('shows the same credential table in the README as the seed file', async () => {
-  const readme = (await readFile(README, 'utf8')).split('\n');
-  const heading = readme.indexOf('#### KMS demo credentials');
+it.each([
+  ['README.md', '#### KMS demo credentials'],
+  ['docs/DEMO-KMS.md', '## Credentials'],
+])('shows the same credential table in %s as the seed file', async (file, title) => {
+  const text = (await readFile(fileURLToPath(new URL(`../../../${file}`, import.meta.url)), 'utf8')).split('\n');
+  const heading = text.indexOf(title);
   expect(heading).toBeGreaterThan(0);
-  const start = readme.findIndex((line, index) => index > heading && line.startsWith('|'));
-  const end = readme.findIndex((line, index) => index > start && !line.startsWith('|'));
+  const start = text.findIndex((line, index) => index > heading && line.startsWith('|'));
+  const end = text.findIndex((line, index) => index > start && !line.startsWith('|'));
   const expected = demoCredentialTable(await loadDemoSeed(SEED_FILE)).split('\n');
-  expect(cells(readme.slice(start, end))).toEqual(cells(expected));
+  expect(cells(text.slice(start, end))).toEqual(cells(expected));
 });

@@ -64,9 +64,11 @@ function launch(
   name: string,
   configPath: string,
   extra: string[],
+  env: NodeJS.ProcessEnv = {},
 ): Service & { ready: (agent: Agent) => Promise<void> } {
   const child = spawn(process.execPath, [join(ROOT, `apps/${name}/dist/main.js`), '--config', configPath, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -100,7 +102,7 @@ function launch(
 
 export async function startStack(
   database: StackDatabase,
-  options: { kmsFlags?: readonly string[] } = {},
+  options: { kmsFlags?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), 'e2e-'));
   const tlsDir = join(dir, 'tls');
@@ -172,11 +174,11 @@ export async function startStack(
   );
 
   const agent = new Agent({ connect: { ca: ca.rootPem, cert: admin.chainPem, key: admin.keyPem } });
-  const identity = launch('identity', identityConfig, ['--demo']);
+  const identity = launch('identity', identityConfig, ['--demo'], options.env);
   identity.publicUrl = issuer;
   identity.adminUrl = `https://127.0.0.1:${identityAdminPort}`;
   await identity.ready(agent);
-  const kms = launch('kms', kmsConfig, [...(options.kmsFlags ?? [])]);
+  const kms = launch('kms', kmsConfig, [...(options.kmsFlags ?? [])], options.env);
   kms.publicUrl = kmsUrl;
   kms.adminUrl = `https://127.0.0.1:${kmsAdminPort}`;
   await kms.ready(agent);

@@ -1,6 +1,6 @@
 /** Identity configuration: one typed object parsed once at startup; defaults local and secure. */
 import { z } from 'zod';
-import { databaseConfigSchema } from '@cryptoutil/infra';
+import { databaseConfigSchema, telemetryConfigSchema } from '@cryptoutil/infra';
 import { KMS_SCOPES } from './domain/scopes.js';
 
 const secret = z.string().min(32, 'needs at least 32 characters (use a file:// secret reference)');
@@ -61,6 +61,7 @@ export const identityConfigSchema = z.strictObject({
       lockout_seconds: z.number().int().min(1).default(900),
     })
     .prefault({}),
+  telemetry: telemetryConfigSchema,
   log: z
     .strictObject({
       level: z.string().default('info'),

@@ -4,13 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  createLogger,
-  createShutdown,
-  loadStartupConfig,
-  startTelemetry,
-  telemetryOptionsFromEnv,
-} from '@cryptoutil/infra';
+import { createLogger, createShutdown, loadStartupConfig, startTelemetry, telemetryOptions } from '@cryptoutil/infra';
 import { identityConfigSchema } from './config.js';
 import { startIdentity } from './server.js';
 
@@ -22,11 +16,9 @@ const DEMO_SEED = fileURLToPath(new URL('../../../deployments/identity/config/de
 async function main(): Promise<void> {
   const { cli, config } = loadStartupConfig(identityConfigSchema, { app: 'identity', args: process.argv.slice(2) });
   const logger = createLogger({ service: 'identity', level: config.log.level });
-  const telemetry = startTelemetry({
-    serviceName: 'identity',
-    serviceVersion: version,
-    ...telemetryOptionsFromEnv(process.env),
-  });
+  const telemetry = startTelemetry(
+    telemetryOptions({ serviceName: 'identity', serviceVersion: version }, config.telemetry, process.env),
+  );
   const shutdown = createShutdown({ logger });
   const identity = await startIdentity({
     config,

@@ -20,6 +20,7 @@ import {
   openDatabase,
   problemHandler,
   requestIdMiddleware,
+  tracingMiddleware,
   swaggerRouter,
   type Database,
   type Logger,
@@ -146,6 +147,8 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   };
 
   publicApp.disable('x-powered-by');
+  // A SERVER span (continuing the caller's traceparent) and the request-duration metric for every request.
+  publicApp.use(tracingMiddleware());
   publicApp.use(requestIdMiddleware());
   if (config.log.access) {
     publicApp.use(

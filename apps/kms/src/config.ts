@@ -1,6 +1,11 @@
 /** The KMS configuration: one typed object, parsed once at startup (zod), defaults secure and local. */
 import { z } from 'zod';
-import { DEFAULT_BODY_LIMIT_BYTES, databaseConfigSchema, isPasswordHash } from '@cryptoutil/infra';
+import {
+  DEFAULT_BODY_LIMIT_BYTES,
+  databaseConfigSchema,
+  isPasswordHash,
+  telemetryConfigSchema,
+} from '@cryptoutil/infra';
 import { AUTH_METHODS } from './api/authentication.js';
 import { KMS_KNOWN_SCOPES } from './domain/scopes.js';
 
@@ -121,6 +126,7 @@ export const kmsConfigSchema = z.strictObject({
     .optional(),
   /** `--demo` seeds from this file (default: `deployments/kms/config/demo-seed.yml` of this checkout). */
   demo_seed_file: z.string().optional(),
+  telemetry: telemetryConfigSchema,
   log: z.strictObject({ level: z.string().default('info') }).prefault({}),
 });
 

@@ -12,7 +12,7 @@ import {
   loadStartupConfig,
   startTelemetry,
   swaggerRouter,
-  telemetryOptionsFromEnv,
+  telemetryOptions,
 } from '@cryptoutil/infra';
 import { openApiDocument } from './api/openapi.js';
 import { SWAGGER_SESSION_OPTIONS } from './api/swagger-session.js';
@@ -32,11 +32,9 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 async function main(): Promise<void> {
   const { cli, config } = loadStartupConfig(kmsConfigSchema, { app: 'kms', args: process.argv.slice(2) });
   const logger = createLogger({ service: 'kms', level: config.log.level });
-  const telemetry = startTelemetry({
-    serviceName: 'kms',
-    serviceVersion: version,
-    ...telemetryOptionsFromEnv(process.env),
-  });
+  const telemetry = startTelemetry(
+    telemetryOptions({ serviceName: 'kms', serviceVersion: version }, config.telemetry, process.env),
+  );
   const shutdown = createShutdown({ logger });
   // realms.yml next to the main configuration file, unless the configuration names one.
   const [mainConfigFile] = cli.configFiles;

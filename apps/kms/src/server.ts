@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import type https from 'node:https';
-import { ConfigError, migrate, openDatabase, type Database, type Logger } from '@cryptoutil/infra';
+import { ConfigError, migrate, openDatabase, tracedFetch, type Database, type Logger } from '@cryptoutil/infra';
 import { clientTlsOptions, closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import { createAdminApp } from './api/admin.js';
 import { createPublicApp } from './api/app.js';
@@ -193,8 +193,9 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       validator = new TokenValidator({
         issuer: identity.issuer,
         audience: identity.audience ?? publicUrl,
-        fetch: ((url: string, init?: RequestInit) =>
-          undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch,
+        // Calls to Identity (JWKS, introspection) are CLIENT spans carrying the trace to Identity.
+        fetch: tracedFetch(((url: string, init?: RequestInit) =>
+          undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch),
         jwksCacheTtlMs: identity.jwks_cache_ttl_seconds * 1000,
         jwksCooldownMs: identity.jwks_cooldown_seconds * 1000,
         clockToleranceSeconds: identity.clock_tolerance_seconds,

@@ -19,3 +19,5 @@ export * from './swagger.js';
 export * from './access-log.js';
 export * from './basic-auth.js';
 export * from './form-browser.js';
+export * from './metrics.js';
+export * from './otel-log-transport.js';

@@ -7,6 +7,7 @@
  * inside text (`Bearer …`, `Basic …`, passwords in URLs), compact JWS/JWE strings, and binary buffers.
  * Stacks are dropped: nothing internal beyond an error's name and message reaches a log.
  */
+import { LOG_LINE, OtelLogTransport } from './otel-log-transport.js';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import type { Writable } from 'node:stream';
 import winston from 'winston';
@@ -154,6 +155,7 @@ const jsonLine = winston.format((info) => {
     ...(redact(meta) as Record<string, unknown>),
   };
   (info as unknown as Record<symbol, string>)[MESSAGE] = JSON.stringify(line);
+  (info as unknown as Record<symbol, unknown>)[LOG_LINE] = line;
   return info;
 });
 
@@ -166,6 +168,8 @@ export function createLogger(options: LoggerOptions): Logger {
     format: jsonLine(),
     transports: [
       options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Console(),
+      // The same records as OpenTelemetry logs (no-op unless telemetry registered a logger provider).
+      new OtelLogTransport(),
     ],
   });
 }

@@ -11,7 +11,14 @@ import { ConfigError } from './errors.js';
 import { applySecurityDefaults } from './http-security.js';
 import { createLogger } from './logger.js';
 import { notFoundHandler, problemHandler } from './problem.js';
-import { otlpTracesUrl, startTelemetry, telemetryOptionsFromEnv } from './telemetry.js';
+import {
+  otlpSignalUrl,
+  otlpTracesUrl,
+  startTelemetry,
+  telemetryConfigSchema,
+  telemetryOptions,
+  telemetryOptionsFromEnv,
+} from './telemetry.js';
 import { withSpan } from './tracing.js';
 
 interface OtlpAttribute {
@@ -42,7 +49,8 @@ async function startReceiver() {
       paths.push(req.url ?? '');
       const body = Buffer.concat(chunks);
       const text = (req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString();
-      exports.push(JSON.parse(text) as OtlpExport);
+      // Metrics and logs arrive too; these tests look at the traces.
+      if (req.url?.endsWith('/v1/traces')) exports.push(JSON.parse(text) as OtlpExport);
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
     });
   });
@@ -248,5 +256,45 @@ describe('telemetry settings', () => {
     expect(
       telemetryOptionsFromEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'TRUE' }),
     ).toEqual({});
+  });
+});
+
+describe('telemetry settings', () => {
+  it('sends each signal to its own OTLP/HTTP path', () => {
+    expect(otlpSignalUrl('http://collector:4318', 'metrics')).toBe('http://collector:4318/v1/metrics');
+    expect(otlpSignalUrl('http://collector:4318/', 'logs')).toBe('http://collector:4318/v1/logs');
+    expect(otlpSignalUrl('https://c.example/otlp/v1/traces', 'metrics')).toBe('https://c.example/otlp/v1/metrics');
+  });
+
+  it('takes the config over the OTEL_* variables over the defaults', () => {
+    const env = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://from-env:4318',
+      OTEL_SERVICE_NAME: 'env-name',
+      OTEL_METRIC_EXPORT_INTERVAL: '2500',
+    };
+    const product = { serviceName: 'kms', serviceVersion: '1.0.0' };
+    expect(telemetryOptions(product, telemetryConfigSchema.parse({}), env)).toEqual({
+      serviceName: 'env-name',
+      serviceVersion: '1.0.0',
+      endpoint: 'http://from-env:4318',
+      metricIntervalMs: 2500,
+    });
+    const config = telemetryConfigSchema.parse({
+      endpoint: 'http://from-config:4318',
+      service_name: 'kms-east',
+      environment: 'prod',
+      metric_interval_seconds: 5,
+    });
+    expect(telemetryOptions(product, config, env)).toEqual({
+      serviceName: 'kms-east',
+      serviceVersion: '1.0.0',
+      endpoint: 'http://from-config:4318',
+      environment: 'prod',
+      metricIntervalMs: 5000,
+    });
+    expect(telemetryOptions(product, telemetryConfigSchema.parse({}), {})).toEqual({
+      serviceName: 'kms',
+      serviceVersion: '1.0.0',
+    });
   });
 });

@@ -9,6 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Request } from 'express';
 import { basicCredentials, verifiedSecretCache } from '@cryptoutil/infra';
 import { TokenValidationError, bearerToken, type TokenValidator } from '@cryptoutil/jose-authority';
+import { countTokenValidation } from '../domain/crypto-metrics.js';
 import { LoginRefused, type PasswordLogin } from '../domain/password-login.js';
 
 export const AUTH_METHODS = ['bearer', 'basic', 'api_key', 'mtls'] as const;
@@ -106,8 +107,14 @@ export function createAuthenticator(options: AuthenticationOptions): Authenticat
   const bearer = async (req: Request, sensitive: boolean): Promise<KmsPrincipal | undefined> => {
     const token = bearerToken(req);
     if (token === undefined || !options.validator) return undefined;
-    const principal = await options.validator.validate(token, { sensitive });
-    return { subject: principal.subject, method: 'bearer', scopes: principal.scopes, tenants: principal.tenantIds };
+    try {
+      const principal = await options.validator.validate(token, { sensitive });
+      countTokenValidation('valid');
+      return { subject: principal.subject, method: 'bearer', scopes: principal.scopes, tenants: principal.tenantIds };
+    } catch (error) {
+      if (error instanceof TokenValidationError) countTokenValidation(error.code);
+      throw error;
+    }
   };
 
   return async (req, requirement) => {

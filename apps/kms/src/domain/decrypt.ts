@@ -2,6 +2,7 @@
  * Decrypt: the JWE's `kid` picks the material key of this elastic key (so data made before a rotation
  * still decrypts); a JWE of another elastic key, a revoked version or another context is refused.
  */
+import { countCryptoOperation } from './crypto-metrics.js';
 import { InvalidJweError, decryptJwe, jweHeader } from '@cryptoutil/jose-authority';
 import { encryptionKey } from './crypto-key.js';
 import type { KmsContext } from './kms-context.js';
@@ -21,5 +22,7 @@ export async function decrypt(
     (detail) => new InvalidJweError(`JWE: ${detail}`),
   );
   const expected = { alg: algorithm.alg, enc: algorithm.enc, ...(context === undefined ? {} : { context }) };
-  return (await decryptJwe(jwe, material.jwk, expected)).plaintext;
+  const { plaintext } = await decryptJwe(jwe, material.jwk, expected);
+  countCryptoOperation('decrypt', key.algorithm);
+  return plaintext;
 }

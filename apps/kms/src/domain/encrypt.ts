@@ -1,4 +1,5 @@
 /** Encrypt: active encryption key → latest usable material key → JWE compact (`kid` = material key id). */
+import { countCryptoOperation } from './crypto-metrics.js';
 import { encryptJwe } from '@cryptoutil/jose-authority';
 import { encryptionKey } from './crypto-key.js';
 import type { KmsContext } from './kms-context.js';
@@ -8,15 +9,17 @@ export async function encrypt(
   ctx: KmsContext,
   elasticKeyId: string,
   plaintext: Uint8Array,
-  options: { context?: string; cty?: string } = {},
+  options: { context?: string; cty?: string; operation?: 'encrypt' | 'generate' } = {},
 ): Promise<string> {
   const { key, algorithm } = await encryptionKey(ctx, elasticKeyId);
   const material = await usableMaterial(ctx, key);
-  return encryptJwe(plaintext, material.jwk, {
+  const jwe = await encryptJwe(plaintext, material.jwk, {
     alg: algorithm.alg,
     enc: algorithm.enc,
     kid: material.record.id,
     ...(options.context === undefined ? {} : { context: options.context }),
     ...(options.cty === undefined ? {} : { cty: options.cty }),
   });
+  countCryptoOperation(options.operation ?? 'encrypt', key.algorithm);
+  return jwe;
 }

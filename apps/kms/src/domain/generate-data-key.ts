@@ -14,5 +14,8 @@ export async function generateDataKey(
 ): Promise<string> {
   const spec = dataKeySpec(dataKeyAlgorithm);
   const jwk = await generateJwk(spec, { kid: uuidv7() });
-  return encrypt(ctx, elasticKeyId, new TextEncoder().encode(JSON.stringify(jwk)), { cty: 'jwk+json' });
+  return encrypt(ctx, elasticKeyId, new TextEncoder().encode(JSON.stringify(jwk)), {
+    cty: 'jwk+json',
+    operation: 'generate',
+  });
 }

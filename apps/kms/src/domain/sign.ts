@@ -1,4 +1,5 @@
 /** Sign: active signing key → latest usable material key → JWS compact (`kid` = material key id). */
+import { countCryptoOperation } from './crypto-metrics.js';
 import { signJws } from '@cryptoutil/jose-authority';
 import { signingKey } from './crypto-key.js';
 import type { KmsContext } from './kms-context.js';
@@ -7,5 +8,7 @@ import { usableMaterial } from './material-key.js';
 export async function sign(ctx: KmsContext, elasticKeyId: string, payload: Uint8Array): Promise<string> {
   const { key, algorithm } = await signingKey(ctx, elasticKeyId);
   const material = await usableMaterial(ctx, key);
-  return signJws(payload, material.jwk, { alg: algorithm.alg, kid: material.record.id });
+  const jws = await signJws(payload, material.jwk, { alg: algorithm.alg, kid: material.record.id });
+  countCryptoOperation('sign', key.algorithm);
+  return jws;
 }

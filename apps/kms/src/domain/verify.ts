@@ -1,4 +1,5 @@
 /** Verify: the JWS's `kid` picks the material key of this elastic key; a bad signature is `signature_invalid`. */
+import { countCryptoOperation } from './crypto-metrics.js';
 import { InvalidJwsError, jwsHeader, verifyJws } from '@cryptoutil/jose-authority';
 import { signingKey } from './crypto-key.js';
 import type { KmsContext } from './kms-context.js';
@@ -19,5 +20,6 @@ export async function verify(ctx: KmsContext, elasticKeyId: string, jws: string)
     (detail) => new InvalidJwsError(`JWS: ${detail}`),
   );
   const { payload } = await verifyJws(jws, material.jwk, algorithm.alg);
+  countCryptoOperation('verify', key.algorithm);
   return { valid: true, kid: material.record.id, payload };
 }

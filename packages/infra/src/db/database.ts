@@ -13,7 +13,10 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { z } from 'zod';
+import { SpanKind } from '@opentelemetry/api';
 import { ConfigError } from '../errors.js';
+import { telemetryActive } from '../telemetry.js';
+import { withSpan } from '../tracing.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -88,8 +91,42 @@ class Mutex {
   }
 }
 
-function sqliteQueryable(connection: BetterSqlite3.Database): Queryable {
+/** The SQL verb of a statement (`SELECT`, `INSERT`, …) for span names; never the text or its values. */
+function operationOf(text: string): string {
+  return /^\s*(\w+)/.exec(text)?.[1]?.toUpperCase() ?? 'QUERY';
+}
+
+/** CLIENT spans around every statement, only while telemetry exports (no cost otherwise). */
+function traced(inner: Queryable): Queryable {
+  const system = inner.dialect === 'postgres' ? 'postgresql' : 'sqlite';
+  const textOf = (query: SQL) => (inner.dialect === 'postgres' ? pgDialect : sqliteDialect).sqlToQuery(query).sql;
+  const span = <T>(text: () => string, work: () => Promise<T>): Promise<T> => {
+    if (!telemetryActive()) return work();
+    const operation = operationOf(text());
+    return withSpan(operation, work, { 'db.system.name': system, 'db.operation.name': operation }, SpanKind.CLIENT);
+  };
   return {
+    dialect: inner.dialect,
+    all: (query) =>
+      span(
+        () => textOf(query),
+        () => inner.all(query),
+      ),
+    run: (query) =>
+      span(
+        () => textOf(query),
+        () => inner.run(query),
+      ),
+    exec: (text) =>
+      span(
+        () => text,
+        () => inner.exec(text),
+      ),
+  };
+}
+
+function sqliteQueryable(connection: BetterSqlite3.Database): Queryable {
+  return traced({
     dialect: 'sqlite',
     async all<T extends Row>(query: SQL) {
       const { sql: text, params } = sqliteDialect.sqlToQuery(query);
@@ -103,7 +140,7 @@ function sqliteQueryable(connection: BetterSqlite3.Database): Queryable {
     async exec(text: string) {
       connection.exec(text);
     },
-  };
+  });
 }
 
 function openSqlite(location: string): Database {
@@ -199,7 +236,7 @@ function openSqlite(location: string): Database {
 }
 
 function postgresQueryable(client: postgres.Sql | postgres.TransactionSql): Queryable {
-  return {
+  return traced({
     dialect: 'postgres',
     async all<T extends Row>(query: SQL) {
       const { sql: text, params } = pgDialect.sqlToQuery(query);
@@ -212,7 +249,7 @@ function postgresQueryable(client: postgres.Sql | postgres.TransactionSql): Quer
     async exec(text: string) {
       await client.unsafe(text);
     },
-  };
+  });
 }
 
 function openPostgres(url: string, config: z.output<typeof databaseConfigSchema>): Database {

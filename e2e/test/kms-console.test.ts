@@ -4,68 +4,23 @@
  * lacking a permission, fit a 375 px wide screen, and pass axe-core with no serious or critical violation on
  * every page. The screenshots go to docs/images/ (README and docs use them).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { IMAGES, accessibilityProblems, browserSuite, launchChromium } from './browser.js';
 import { startStack, type Stack } from './stack.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const IMAGES = resolve(import.meta.dirname ?? '.', '../../docs/images');
-const suite = existsSync(CHROMIUM) ? describe : describe.skip;
-if (!existsSync(CHROMIUM))
-  console.warn(`KMS console test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium).`);
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-let axeSource: string;
-
-/** Serious and critical axe-core findings on the current page (axe must have checked something). */
-async function accessibilityProblems(page: Page): Promise<string[]> {
-  await page.evaluate(axeSource);
-  const results = await page.evaluate(async () => {
-    const axe = (
-      globalThis as unknown as { axe: { run: () => Promise<{ violations: AxeViolation[]; passes: unknown[] }> } }
-    ).axe;
-    const { violations, passes } = await axe.run();
-    return { violations, passed: passes.length };
-  });
-  expect(results.passed).toBeGreaterThan(5);
-  return results.violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map(
-      (violation) =>
-        `${violation.id}: ${violation.help} at ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`,
-    );
-}
+const suite = browserSuite('KMS console test');
 
 suite('KMS web console (headless Chromium)', () => {
   let stack: Stack;
   let browser: Browser;
 
   beforeAll(async () => {
-    axeSource = await readFile(join(dirname(createRequire(import.meta.url).resolve('axe-core')), 'axe.min.js'), 'utf8');
     await mkdir(IMAGES, { recursive: true });
     stack = await startStack({ url: 'sqlite' }, { kmsFlags: ['--demo'] });
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${stack.leafPins.join(',')}`,
-      ],
-    });
+    browser = await launchChromium(stack);
   });
   afterAll(async () => {
     await browser?.close();

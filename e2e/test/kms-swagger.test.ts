@@ -3,15 +3,12 @@
  * API with a demo user (`POST /login`), then create an elastic key and encrypt with it. The page keeps the
  * session cookie and sends the CSRF token itself (apps/kms/src/api/swagger-session.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type { Locator, Page } from 'playwright-core';
+import { browserSuite, launchChromium } from './browser.js';
 import { startStack, type Stack } from './stack.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const suite = existsSync(CHROMIUM) ? describe : describe.skip;
-if (!existsSync(CHROMIUM))
-  console.warn(`KMS Swagger UI test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium).`);
+const suite = browserSuite('KMS Swagger UI test');
 
 /** Opens an operation, presses "Try it out", lets `fill` set its inputs, executes it and returns the response. */
 async function tryItOut(page: Page, operationId: string, fill: (operation: Locator) => Promise<void>) {
@@ -42,18 +39,7 @@ suite('KMS Swagger UI "Try it out" (headless Chromium)', () => {
   });
 
   it('signs in as a demo user, creates an elastic key and encrypts with it', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${stack.leafPins.join(',')}`,
-      ],
-    });
+    const browser = await launchChromium(stack);
     const page = await browser.newPage();
     try {
       await page.goto(`${stack.kms.publicUrl}/ui/swagger/`);

@@ -3,19 +3,17 @@
  * enforces scopes, with both products as real processes on TLS from one CA, on SQLite and PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import express from 'express';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { testPostgresUrl } from '@cryptoutil/infra/testing';
-import { KMS_SERVICE_SECRET_FILE, startStack, type Stack } from './stack.js';
+import { IMAGES, browserSuite as chromiumSuite, launchChromium } from './browser.js';
+import { KMS_SERVICE_SECRET_FILE, kmsServiceToken, startStack, type Stack } from './stack.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const IMAGES = resolve(import.meta.dirname ?? '.', '../../docs/images');
 const POSTGRES = Boolean(process.env.TEST_DATABASE_URL);
 if (!POSTGRES) console.warn('e2e on PostgreSQL skipped: TEST_DATABASE_URL is not set.');
 
@@ -164,9 +162,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
   });
 }
 
-const browserSuite = existsSync(CHROMIUM) ? describe : describe.skip;
-if (!existsSync(CHROMIUM))
-  console.warn(`e2e browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium).`);
+const browserSuite = chromiumSuite('e2e browser test');
 
 browserSuite('a person signs in through the real login page (headless Chromium)', () => {
   let stack: Stack;
@@ -216,12 +212,7 @@ browserSuite('a person signs in through the real login page (headless Chromium)'
       state,
     });
 
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      // Trust exactly the two server keys of this stack (its CA is not in the system store).
-      args: ['--no-sandbox', `--ignore-certificate-errors-spki-list=${stack.leafPins.join(',')}`],
-    });
+    const browser = await launchChromium(stack);
     try {
       const page = await browser.newPage();
       await page.goto(authorizationUrl.toString());
@@ -273,15 +264,7 @@ browserSuite('a person signs in through the real login page (headless Chromium)'
     });
     expect(patched.status).toBe(200);
     // The key the page uses (pnpm demo creates it; here the service account does).
-    const secret = (await readFile(KMS_SERVICE_SECRET_FILE, 'utf8')).trim();
-    const service = await client.discovery(
-      new URL(stack.identity.publicUrl),
-      'kms-service',
-      undefined,
-      client.ClientSecretBasic(secret),
-      { [client.customFetch]: stack.fetch as client.CustomFetch },
-    );
-    const { access_token: admin } = await client.clientCredentialsGrant(service, { scope: 'kms:admin' });
+    const admin = await kmsServiceToken(stack, 'kms:admin');
     const key = await stack.fetch(`${stack.kms.publicUrl}/service/api/v1/elastickey`, {
       method: 'POST',
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
@@ -289,11 +272,7 @@ browserSuite('a person signs in through the real login page (headless Chromium)'
     });
     expect(key.status).toBe(201);
     await mkdir(IMAGES, { recursive: true });
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', `--ignore-certificate-errors-spki-list=${stack.leafPins.join(',')}`],
-    });
+    const browser = await launchChromium(stack);
     try {
       const page = await browser.newPage();
       // The screenshots illustrate docs/DEMO-INTEGRATION.md.

@@ -5,11 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { openDatabase } from '@cryptoutil/infra';
+import { freePort, openDatabase } from '@cryptoutil/infra';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 
 const ROOT = resolve(import.meta.dirname ?? '.', '../..');
@@ -50,14 +50,6 @@ export interface StackDatabase {
   /** `sqlite` or a PostgreSQL URL; each service gets its own file or schema. */
   url: string;
   schemaPrefix?: string;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
 }
 
 function launch(
@@ -217,4 +209,17 @@ export async function startStack(
       }
     },
   };
+}
+
+/** A client-credentials token for `kms-service` (the demo secret) with `scope`, from the stack's Identity. */
+export async function kmsServiceToken(stack: Stack, scope: string): Promise<string> {
+  const secret = (await readFile(KMS_SERVICE_SECRET_FILE, 'utf8')).trim();
+  const service = await client.discovery(
+    new URL(stack.identity.publicUrl),
+    'kms-service',
+    undefined,
+    client.ClientSecretBasic(secret),
+    { [client.customFetch]: stack.fetch as client.CustomFetch },
+  );
+  return (await client.clientCredentialsGrant(service, { scope })).access_token;
 }

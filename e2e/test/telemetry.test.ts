@@ -6,11 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { gunzipSync } from 'node:zlib';
-import * as client from 'openid-client';
-import { KMS_SERVICE_SECRET_FILE, startStack, type Stack } from './stack.js';
+import { startOtlpReceiver, type OtlpReceiver } from '@cryptoutil/infra/testing';
+import { KMS_SERVICE_SECRET_FILE, kmsServiceToken, startStack, type Stack } from './stack.js';
 
 type Attribute = { key: string; value: { stringValue?: string; intValue?: string | number } };
 interface OtlpSpan {
@@ -23,30 +20,6 @@ interface OtlpSpan {
 }
 interface Resource {
   attributes?: Attribute[];
-}
-
-/** Collects what the exporters POST, by signal. */
-function otlpReceiver() {
-  const received = { traces: [] as unknown[], metrics: [] as unknown[], logs: [] as unknown[] };
-  const failures: string[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const signal = /\/v1\/(traces|metrics|logs)$/.exec(req.url ?? '')?.[1] as keyof typeof received | undefined;
-      const raw = Buffer.concat(chunks);
-      const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-      try {
-        if (signal) received[signal].push(JSON.parse(body.toString('utf8')));
-      } catch (error) {
-        failures.push(
-          `${req.url} ${req.headers['content-type']} ${String(error)}: ${body.toString('utf8').slice(0, 200)}`,
-        );
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  return { server, received, failures };
 }
 
 const attribute = (attributes: Attribute[] | undefined, key: string) => {
@@ -123,33 +96,24 @@ async function eventually<T>(probe: () => T | undefined, what: string, timeoutMs
 }
 
 describe('telemetry across Identity and the KMS (OTLP/HTTP)', () => {
-  const receiver = otlpReceiver();
+  let receiver: OtlpReceiver;
   let stack: Stack;
 
   beforeAll(async () => {
-    await new Promise<void>((done) => receiver.server.listen(0, '127.0.0.1', done));
-    const endpoint = `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}`;
+    receiver = await startOtlpReceiver();
     stack = await startStack(
       { url: 'sqlite' },
-      { env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_METRIC_EXPORT_INTERVAL: '500' } },
+      { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_METRIC_EXPORT_INTERVAL: '500' } },
     );
   });
   afterAll(async () => {
     await stack?.stop();
-    receiver.server.closeAllConnections();
-    await new Promise((done) => receiver.server.close(done));
+    await receiver?.close();
   });
 
   it('makes one trace of a KMS call and the Identity call it causes, with metrics and logs to match', async () => {
     const secret = (await readFile(KMS_SERVICE_SECRET_FILE, 'utf8')).trim();
-    const service = await client.discovery(
-      new URL(stack.identity.publicUrl),
-      'kms-service',
-      undefined,
-      client.ClientSecretBasic(secret),
-      { [client.customFetch]: stack.fetch as client.CustomFetch },
-    );
-    const { access_token: token } = await client.clientCredentialsGrant(service, { scope: 'kms:admin' });
+    const token = await kmsServiceToken(stack, 'kms:admin');
     const api = `${stack.kms.publicUrl}/service/api/v1`;
     const created = await stack.fetch(`${api}/elastickey`, {
       method: 'POST',

@@ -21,6 +21,7 @@ import {
   problemHandler,
   requestIdMiddleware,
   tracingMiddleware,
+  sharedStylesheet,
   swaggerRouter,
   type Database,
   type Logger,
@@ -80,7 +81,8 @@ const PAGE_CSP = helmet.contentSecurityPolicy({
   useDefaults: false,
   directives: {
     defaultSrc: ["'none'"],
-    styleSrc: ["'unsafe-inline'"],
+    // The shared stylesheet only (/assets/cryptoutil.css): no inline style.
+    styleSrc: ["'self'"],
     imgSrc: ["'self'", 'data:'],
     frameAncestors: ["'none'"],
     baseUri: ["'none'"],
@@ -160,6 +162,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     );
   }
   publicApp.use(helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } }));
+  publicApp.get('/assets/cryptoutil.css', sharedStylesheet());
   publicApp.use('/interaction', PAGE_CSP);
   publicApp.use(
     interactionRouter({

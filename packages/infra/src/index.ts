@@ -21,3 +21,5 @@ export * from './basic-auth.js';
 export * from './form-browser.js';
 export * from './metrics.js';
 export * from './otel-log-transport.js';
+export * from './stylesheet.js';
+export * from './free-port.js';

@@ -18,19 +18,27 @@ export const OPENAPI_PATH = '/.well-known/openapi.json';
 export const SWAGGER_UI_PATH = '/ui/swagger';
 export const SWAGGER_INIT_SCRIPT = 'swagger-ui-init.js';
 
-export const SWAGGER_UI_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "script-src-attr 'none'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "object-src 'none'",
-].join('; ');
+/**
+ * A CSP for pages that load everything from their own origin: scripts, styles, data-URI images, `fetch`.
+ * `inlineStyles` allows `style` attributes and `<style>` blocks (Swagger UI needs them), never inline script.
+ */
+export function selfOnlyCsp(options: { inlineStyles?: boolean } = {}): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "script-src-attr 'none'",
+    `style-src 'self'${options.inlineStyles ? " 'unsafe-inline'" : ''}`,
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "object-src 'none'",
+  ].join('; ');
+}
+
+export const SWAGGER_UI_CSP = selfOnlyCsp({ inlineStyles: true });
 
 /** Files of swagger-ui-dist that would show its demo (the Petstore document from an external host). */
 const HIDDEN_DIST_FILES = new Set(['/index.html', '/swagger-initializer.js', '/package.json']);

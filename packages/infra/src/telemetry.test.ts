@@ -5,7 +5,6 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
 import request from 'supertest';
 import { ConfigError } from './errors.js';
 import { applySecurityDefaults } from './http-security.js';
@@ -20,6 +19,7 @@ import {
   telemetryOptionsFromEnv,
 } from './telemetry.js';
 import { withSpan } from './tracing.js';
+import { startOtlpReceiver } from './testing/otlp-receiver.js';
 
 interface OtlpAttribute {
   key: string;
@@ -38,25 +38,15 @@ interface OtlpExport {
   resourceSpans: { resource: { attributes: OtlpAttribute[] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
 }
 
-/** A minimal OTLP/HTTP receiver: records what the exporter POSTs to /v1/traces. */
+/** The shared test receiver, its trace exports typed. */
 async function startReceiver() {
-  const exports: OtlpExport[] = [];
-  const paths: string[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      paths.push(req.url ?? '');
-      const body = Buffer.concat(chunks);
-      const text = (req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body).toString();
-      // Metrics and logs arrive too; these tests look at the traces.
-      if (req.url?.endsWith('/v1/traces')) exports.push(JSON.parse(text) as OtlpExport);
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, exports, paths, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const receiver = await startOtlpReceiver();
+  return {
+    server: receiver.server,
+    endpoint: receiver.endpoint,
+    paths: receiver.paths,
+    exports: receiver.received.traces as OtlpExport[],
+  };
 }
 
 function attributes(list: OtlpAttribute[]): Record<string, unknown> {

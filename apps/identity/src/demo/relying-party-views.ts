@@ -44,17 +44,10 @@ ${view.result.plaintext !== undefined ? `<p>Decrypted: <strong id="plaintext">${
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo relying party · cryptoutil</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
-pre{background:#f4f4f4;padding:.75rem;overflow:auto}
-.wrap{white-space:pre-wrap;word-break:break-all}
-label{display:block;margin-top:1rem;font-weight:600}
-input{display:block;width:100%;padding:.5rem;margin-top:.25rem;box-sizing:border-box}
-button{margin-top:1rem;padding:.6rem 1.2rem}
-</style>
+<link rel="stylesheet" href="/assets/cryptoutil.css">
 </head>
 <body>
-<main>
+<main class="card wide">
 <h1>Demo relying party</h1>
 ${body}
 </main>

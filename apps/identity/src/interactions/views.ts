@@ -1,6 +1,7 @@
 /**
- * Server-rendered pages: plain HTML, every value escaped, no scripts (the CSP forbids them), labels
- * on every field. Kept deliberately small so a reader sees the whole UI in one file.
+ * Server-rendered pages: plain HTML, every value escaped, no scripts and no inline style (the CSP forbids
+ * both), labels on every field, the shared cryptoutil stylesheet. Kept small so a reader sees the whole UI
+ * in one file.
  */
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -15,16 +16,10 @@ function page(title: string, body: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · cryptoutil Identity</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1a1a1a}
-label{display:block;margin-top:1rem;font-weight:600}
-input{display:block;width:100%;padding:.5rem;margin-top:.25rem;box-sizing:border-box}
-button{margin-top:1.5rem;padding:.6rem 1.2rem}
-.error{color:#a00000;border-left:4px solid #a00000;padding-left:.75rem}
-</style>
+<link rel="stylesheet" href="/assets/cryptoutil.css">
 </head>
 <body>
-<main>
+<main class="card narrow">
 <h1>${escapeHtml(title)}</h1>
 ${body}
 </main>

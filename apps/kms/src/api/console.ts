@@ -5,20 +5,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import express, { Router, type RequestHandler } from 'express';
+import { selfOnlyCsp, sharedStylesheet } from '@cryptoutil/infra';
 
 export const CONSOLE_PATH = '/ui';
 
-export const CONSOLE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "object-src 'none'",
-].join('; ');
+export const CONSOLE_CSP = selfOnlyCsp();
 
 /** From `src/api` (tests) and `dist/api` (built) alike: the console folder is two levels up. */
 const CONSOLE_DIR = fileURLToPath(new URL('../../console/', import.meta.url));
@@ -35,9 +26,12 @@ export function consoleRouter(): Router {
   };
   // Only the stylesheet and the compiled modules: no sources, declarations or build info.
   const onlyAssets: RequestHandler = (req, _res, next) =>
-    /^\/[a-z-]+\.js$/.test(req.path) || req.path === '/console.css' ? next() : next('router');
+    /^\/[a-z-]+\.js$/.test(req.path) || ['/console.css', '/cryptoutil.css'].includes(req.path)
+      ? next()
+      : next('router');
   const assets = Router()
     .use(onlyAssets)
+    .get('/cryptoutil.css', sharedStylesheet())
     .get('/console.css', (_req, res) => res.sendFile('console.css', { root: CONSOLE_DIR }))
     .use(express.static(`${CONSOLE_DIR}dist`, { index: false, dotfiles: 'deny' }));
   return Router().use(CONSOLE_PATH, headers, Router().get('/', page).use('/assets', assets));

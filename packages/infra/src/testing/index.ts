@@ -120,3 +120,4 @@ export function describeEachDatabase(title: string, body: (ctx: DatabaseTestCont
     });
   }
 }
+export * from './otlp-receiver.js';

@@ -1,7 +1,7 @@
 /**
  * Identity's pages in headless Chromium: a person with two-step verification required signs in, enrols an
  * authenticator (the code is computed from the key the page shows, as an app would), consents and lands at
- * the client. Every page passes axe-core with no serious or critical violation, wears the shared stylesheet
+ * the client, then signs out. Every page (the demo relying party's too) passes axe-core with no serious or critical violation, wears the shared stylesheet
  * under a CSP without inline style, and is saved as a screenshot for the docs.
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
@@ -55,7 +55,7 @@ suite("Identity's pages (headless Chromium, axe-core)", () => {
     return problems.map((problem) => `${name}: ${problem}`);
   }
 
-  it('walks login, authenticator enrolment, consent and an error page, all accessible', async () => {
+  it('walks login, authenticator enrolment, consent, logout, the relying party and an error page, all accessible', async () => {
     expect((await admin('users', { username: 'pat', password: 'pat-password-1234', totp_required: true })).status).toBe(
       201,
     );
@@ -104,6 +104,17 @@ suite("Identity's pages (headless Chromium, axe-core)", () => {
       await page.waitForURL((url) => url.toString().startsWith(callbackUrl));
       expect(new URL(page.url()).searchParams.get('state')).toBe('pages-test');
       expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+
+      await page.goto(`${stack.identity.publicUrl}/session/end`);
+      await page.getByRole('heading', { name: 'Sign out?' }).waitFor();
+      problems.push(...(await check(page, 'logout')));
+      await page.getByRole('button', { name: 'Yes, sign me out' }).click();
+      await page.getByRole('heading', { name: 'Signed out' }).waitFor();
+      problems.push(...(await check(page, 'signed-out')));
+
+      await page.goto(`${stack.identity.publicUrl}/demo/rp`);
+      await page.getByRole('heading', { name: 'Demo relying party' }).waitFor();
+      problems.push(...(await check(page, 'relying-party')));
 
       await page.goto(`${stack.identity.publicUrl}/auth?client_id=no-such-client&response_type=code`);
       await page.getByRole('heading', { name: 'Something went wrong' }).waitFor();

@@ -165,6 +165,7 @@ describe('telemetry across Identity and the KMS (OTLP/HTTP)', () => {
         'identity http.server.request.duration',
         'kms kms.crypto.operations',
         'kms kms.token.validations',
+        'identity identity.tokens.issued',
       ].every((name) => names.has(name))
         ? all
         : undefined;
@@ -184,6 +185,9 @@ describe('telemetry across Identity and the KMS (OTLP/HTTP)', () => {
     expect(points('kms', 'kms.token.validations').map((point) => attribute(point.attributes, 'outcome'))).toContain(
       'valid',
     );
+    expect(
+      points('identity', 'identity.tokens.issued').map((point) => attribute(point.attributes, 'grant_type')),
+    ).toContain('client_credentials');
     expect(
       points('kms', 'http.server.request.duration').some(
         (point) => attribute(point.attributes, 'http.route') === '/service/api/v1/elastickey/:elasticKeyId/encrypt',

@@ -164,6 +164,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   publicApp.use(helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } }));
   publicApp.get('/assets/cryptoutil.css', sharedStylesheet());
   publicApp.use('/interaction', PAGE_CSP);
+  publicApp.use('/session/end', PAGE_CSP);
   publicApp.use(
     interactionRouter({
       provider: currentProvider,

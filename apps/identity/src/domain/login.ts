@@ -3,6 +3,7 @@
  * to the caller, whether the user exists, is disabled, is locked or typed a wrong password, and an
  * unknown user costs the same PBKDF2 work as a known one.
  */
+import { countLogin } from './identity-metrics.js';
 import { verifyDecoyPassword, verifyPassword, type Database } from '@cryptoutil/infra';
 import {
   findUserByUsername,
@@ -31,6 +32,7 @@ export async function login(
   const user = await findUserByUsername(db, username);
   if (!user) {
     await verifyDecoyPassword(password);
+    countLogin('unknown_user');
     return { ok: false };
   }
   const locked = isLocked(user, now);
@@ -38,9 +40,11 @@ export async function login(
   if (matches && !locked && user.enabled) {
     // With a second factor, failures are only cleared once that factor passes too (no free guesses).
     if (user.failedLogins > 0 && user.totpSecret === null) await recordLoginSuccess(db, user.id);
+    countLogin('success');
     return { ok: true, user };
   }
   if (!matches) await recordFailure(db, user, policy, now);
+  countLogin(!matches ? 'wrong_password' : locked ? 'locked' : 'disabled');
   return { ok: false };
 }
 

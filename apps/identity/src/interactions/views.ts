@@ -110,3 +110,21 @@ export function renderErrorPage(error: string, description?: string): string {
 <p>Return to the application and try again.</p>`,
   );
 }
+
+/**
+ * RP-initiated logout: `form` is the provider's own form (`id="op.logoutForm"`, its CSRF token inside);
+ * the two buttons submit it, with `logout=yes` or without.
+ */
+export function renderLogoutPage(form: string): string {
+  return page(
+    'Sign out?',
+    `<p>Do you want to sign out of cryptoutil Identity?</p>
+${form}
+<button type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button>`,
+  );
+}
+
+export function renderSignedOutPage(): string {
+  return page('Signed out', '<p>You are signed out. You can close this window.</p>');
+}

@@ -21,7 +21,8 @@ import { findAccount } from './account.js';
 import { providerClientMetadata } from './client-metadata.js';
 import { tlsClientAuth } from './tls-client-auth.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
-import { renderErrorPage } from '../interactions/views.js';
+import { countTokensIssued } from '../domain/identity-metrics.js';
+import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../interactions/views.js';
 
 /** Client metadata: this client's access tokens for resource servers live this many seconds. */
 export const ACCESS_TOKEN_TTL = 'access_token_ttl';
@@ -128,7 +129,18 @@ export function createProvider(options: ProviderOptions): Provider {
       revocation: { enabled: true },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      // Logout pages in the shared look (no inline style or script; the provider's form posts the choice).
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = renderLogoutPage(form);
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = renderSignedOutPage();
+        },
+      },
       resourceIndicators: {
         enabled: true,
         // The resource server is implied for machine clients and for requests that ask for its scopes;
@@ -166,5 +178,8 @@ export function createProvider(options: ProviderOptions): Provider {
   };
   const provider = new Provider(options.issuer, configuration);
   verifyHashedClientSecrets(provider);
+  provider.on('grant.success', (ctx: { oidc?: { params?: { grant_type?: unknown } } }) => {
+    countTokensIssued(String(ctx.oidc?.params?.grant_type ?? 'unknown'));
+  });
   return provider;
 }

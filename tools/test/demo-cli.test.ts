@@ -36,7 +36,7 @@ describe('the demo CLI', () => {
   it.each([
     ['kms', 9],
     ['identity', 8],
-    ['all', 21],
+    ['all', 22],
   ])(
     'runs "demo %s" against freshly started services: every step passes, exit 0',
     async (command, steps) => {

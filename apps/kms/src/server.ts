@@ -5,7 +5,15 @@
  */
 import type http from 'node:http';
 import type https from 'node:https';
-import { ConfigError, migrate, openDatabase, tracedFetch, type Database, type Logger } from '@cryptoutil/infra';
+import {
+  AuditLog,
+  ConfigError,
+  migrate,
+  openDatabase,
+  tracedFetch,
+  type Database,
+  type Logger,
+} from '@cryptoutil/infra';
 import { clientTlsOptions, closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import { createAdminApp } from './api/admin.js';
 import { createPublicApp } from './api/app.js';
@@ -129,6 +137,15 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     await db.close();
     throw error;
   }
+  const audit = new AuditLog(db, 'kms', { logger });
+  await audit.append({
+    event: 'kms.barrier.unseal',
+    actor: null,
+    tenant: null,
+    resource: null,
+    outcome: 'success',
+    reason: null,
+  });
   const login = createPasswordLogin({
     realms,
     db,
@@ -149,6 +166,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     ...(config.auth
       ? { access: (req, res, next) => (access as RequestHandler)(req, res, next), browser: { login, sessions } }
       : {}),
+    audit,
     bodyLimitBytes: config.server.body_limit_bytes,
     ...(options.extraRouters ? { extraRouters: options.extraRouters } : {}),
   });
@@ -157,6 +175,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     logger,
     maxRssBytes: config.server.readiness_max_rss_mb * 1024 * 1024,
     realms,
+    audit,
     ...(config.auth?.identity ? { checks: { identity: async () => (validator as TokenValidator).jwks.ready() } } : {}),
     ...(options.onShutdownRequest ? { onShutdown: options.onShutdownRequest } : {}),
   });

@@ -55,7 +55,10 @@ export interface TestKms {
 
 export async function startTestKms(
   db: Database,
-  options: Pick<PublicAppOptions, 'bodyLimitBytes' | 'browser'> & { access?: RequestHandler; realms?: Realms } = {},
+  options: Pick<PublicAppOptions, 'bodyLimitBytes' | 'browser' | 'audit'> & {
+    access?: RequestHandler;
+    realms?: Realms;
+  } = {},
 ): Promise<TestKms> {
   const barrier = await Barrier.unseal(db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
   const clock = { now: new Date() };
@@ -69,6 +72,7 @@ export async function startTestKms(
       ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
       ...(options.access ? { access: options.access } : {}),
       ...(options.browser ? { browser: options.browser } : {}),
+      ...(options.audit ? { audit: options.audit } : {}),
     }),
   );
   const adminServer = https.createServer(
@@ -77,6 +81,7 @@ export async function startTestKms(
       version: 'test',
       maxRssBytes: Number.MAX_SAFE_INTEGER,
       ...(options.realms ? { realms: options.realms } : {}),
+      ...(options.audit ? { audit: options.audit } : {}),
     }),
   );
   return {

@@ -23,3 +23,4 @@ export * from './metrics.js';
 export * from './otel-log-transport.js';
 export * from './stylesheet.js';
 export * from './free-port.js';
+export * from './audit/audit-log.js';

@@ -165,6 +165,8 @@ export function problemHandler(options: ProblemHandlerOptions = {}): ErrorReques
       return;
     }
     logFailure(options.logger, req, error, appError);
+    // The stable code, for the audit log of the request.
+    res.locals.problemCode = appError.code;
     sendProblem(res, appError);
   };
 }

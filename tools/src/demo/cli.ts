@@ -106,7 +106,7 @@ function steps(command: Command, running: DemoServices): Step[] {
   return [
     ...(command !== 'identity' ? kmsSteps(running.dispatcher, kms) : []),
     ...(command !== 'kms' ? identitySteps(running.dispatcher, identity) : []),
-    ...(command === 'all' ? integrationSteps(running.dispatcher, identity, kms) : []),
+    ...(command === 'all' ? integrationSteps(running.dispatcher, identity, kms, running.kms?.adminUrl) : []),
   ];
 }
 

@@ -1,6 +1,7 @@
 /**
  * `demo all`: Identity issues `kms-service` tokens, the KMS validates them by JWKS and enforces their
- * scopes: a token with the scopes encrypts and decrypts, a token without `kms:encrypt` gets `403`.
+ * scopes: a token with the scopes encrypts and decrypts, a token without `kms:encrypt` gets `403`; then
+ * (when the services were started here, so the admin listener is reachable) the KMS audit chain is verified.
  */
 import * as client from 'openid-client';
 import type { Agent } from 'undici';
@@ -8,7 +9,7 @@ import { call } from './http.js';
 import { serviceClient } from './identity-steps.js';
 import { check, type Step } from './steps.js';
 
-export function integrationSteps(dispatcher: Agent, issuer: string, kmsUrl: string): Step[] {
+export function integrationSteps(dispatcher: Agent, issuer: string, kmsUrl: string, kmsAdminUrl?: string): Step[] {
   const api = `${kmsUrl}/service/api/v1`;
   const service = serviceClient(dispatcher, issuer);
   const state: { token?: string; key?: string; jwe?: string } = {};
@@ -60,5 +61,22 @@ export function integrationSteps(dispatcher: Agent, issuer: string, kmsUrl: stri
       check(res.json<{ code?: string }>().code === 'insufficient_scope', 'not insufficient_scope');
       return 'kms:read cannot encrypt: 403 insufficient_scope';
     }),
+    // The admin listener needs a client certificate of the deployment: only when the services run here.
+    ...(kmsAdminUrl
+      ? [
+          step('verify the KMS audit log', async () => {
+            const verified = await call(dispatcher, 'GET', `${kmsAdminUrl}/admin/v1/audit/verify`);
+            const result = verified.json<{ ok: boolean; records: number; brokenAt?: number; reason?: string }>();
+            check(result.ok, `the audit chain is broken at record ${result.brokenAt}: ${result.reason}`);
+            const refusals = await call(dispatcher, 'GET', `${kmsAdminUrl}/admin/v1/audit?event=kms.encrypt&size=1000`);
+            const events = refusals.json<{ items: { outcome: string; reason: string | null }[] }>().items;
+            check(
+              events.some((event) => event.outcome === 'failure' && event.reason === 'insufficient_scope'),
+              'the refused encrypt of the previous step is not in the audit log',
+            );
+            return `hash chain intact over ${result.records} records, the 403 recorded`;
+          }),
+        ]
+      : []),
   ];
 }

@@ -71,11 +71,13 @@ export function accessControl(options: AccessControlOptions): RequestHandler {
     if (!operation) return next();
     try {
       const principal = await options.authenticate(req, { sensitive: operation.sensitive });
-      assertScope(principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
+      // Known before the scope check, so a refusal is recorded against who asked.
       res.locals.principal = principal;
+      assertScope(principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
       next();
     } catch (error) {
       if (!(error instanceof TokenValidationError)) return next(error);
+      res.locals.problemCode = error.code;
       sendTokenError(req, res, error, options);
     }
   };

@@ -11,12 +11,15 @@ import {
   memoryCheck,
   notFoundHandler,
   problemHandler,
+  type AuditLog,
   type HealthCheck,
   type Logger,
 } from '@cryptoutil/infra';
 import type { BarrierTier } from '../barrier/barrier.js';
 import type { KmsService } from '../domain/kms-context.js';
 import { adminTenantsRouter } from './admin-tenants.js';
+import { adminAuditRouter } from './admin-audit.js';
+import { adminAuditTrail } from './audit-trail.js';
 import { adminRealmUsersRouter } from './admin-realm-users.js';
 import { NO_REALMS, type Realms } from '../domain/realm.js';
 
@@ -32,11 +35,14 @@ export interface AdminAppOptions {
   checks?: Record<string, HealthCheck>;
   /** The configured realms; their database realms' users are administered here. */
   realms?: Realms;
+  /** Records state-changing admin calls; served at /admin/v1/audit. */
+  audit?: AuditLog;
 }
 
 export function createAdminApp(ctx: KmsService, options: AdminAppOptions): Express {
   const app = express();
   applySecurityDefaults(app);
+  if (options.audit) app.use(adminAuditTrail(options.audit, options.logger), adminAuditRouter(options.audit));
   app.use(
     createAdminRouter({
       service: 'kms',

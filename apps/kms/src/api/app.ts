@@ -5,7 +5,8 @@
  * problem+json for everything that goes wrong.
  */
 import express, { Router, type Express, type RequestHandler } from 'express';
-import { applySecurityDefaults, notFoundHandler, problemHandler, type Logger } from '@cryptoutil/infra';
+import { applySecurityDefaults, notFoundHandler, problemHandler, type AuditLog, type Logger } from '@cryptoutil/infra';
+import { apiAuditTrail } from './audit-trail.js';
 import type { TenantDirectory } from '../domain/tenant.js';
 import { cryptoRouter } from './crypto.js';
 import { elasticKeysRouter } from './elastic-keys.js';
@@ -25,6 +26,8 @@ export interface PublicAppOptions {
   access?: RequestHandler;
   /** Sessions for the browser API; absent: the browser API is guarded like the service API. */
   browser?: BrowserSessionOptions;
+  /** One audit event per API operation. */
+  audit?: AuditLog;
 }
 
 export function createPublicApp(tenants: TenantDirectory, options: PublicAppOptions = {}): Express {
@@ -36,12 +39,17 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
   for (const router of options.extraRouters ?? []) app.use(router);
   const resources = Router().use(tenantSelection(tenants), elasticKeysRouter(), materialKeysRouter(), cryptoRouter());
   const service = Router();
+  // The audit trail records every operation, so it comes before access control (refusals count too).
+  const trail: RequestHandler = options.audit
+    ? apiAuditTrail(options.audit, options.logger)
+    : (_req, _res, next) => next();
+  service.use(trail);
   if (options.access) service.use(options.access);
   app.use(SERVICE_API_PREFIX, service.use(resources));
   app.use(
     BROWSER_API_PREFIX,
     options.browser
-      ? Router().use(browserSessionRouter(options.browser), browserAccess(options.browser.sessions), resources)
+      ? Router().use(trail, browserSessionRouter(options.browser), browserAccess(options.browser.sessions), resources)
       : service,
   );
   app.use(notFoundHandler());

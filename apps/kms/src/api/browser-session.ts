@@ -117,6 +117,8 @@ export function browserAccess(sessions: SessionStore): RequestHandler {
     const operation = operationOf(req);
     if (!operation) return next();
     const session = await requireSession(req, res, sessions);
+    const principal: KmsPrincipal = { ...session.principal, method: 'session' };
+    res.locals.principal = principal;
     requireCsrf(req);
     try {
       assertScope(session.principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
@@ -127,8 +129,6 @@ export function browserAccess(sessions: SessionStore): RequestHandler {
         extensions: { required_scope: operation.scope },
       });
     }
-    const principal: KmsPrincipal = { ...session.principal, method: 'session' };
-    res.locals.principal = principal;
     next();
   };
 }

@@ -3,7 +3,7 @@
  * is creation order); timestamps are ISO-8601 UTC text (sortable as text on both engines); booleans are
  * 0/1 integers so one query text serves SQLite and PostgreSQL. Key material is only ever stored as JWE.
  */
-import type { Migration } from '@cryptoutil/infra';
+import { auditMigration, type Migration } from '@cryptoutil/infra';
 
 /** The elastic key columns, the same in the first (shared) table and in every tenant's schema. */
 const ELASTIC_KEY_COLUMNS = `
@@ -103,6 +103,8 @@ CREATE TABLE kms_sessions (
 );
 CREATE INDEX kms_sessions_by_subject ON kms_sessions (subject);`,
   },
+  // The hash-chained, append-only audit log (packages/infra/src/audit).
+  auditMigration('kms', '0005_audit_log'),
 ];
 
 /**

@@ -1,0 +1,71 @@
+import { expect, it } from '@jest/globals';
+import { sql } from 'drizzle-orm';
+import { describeEachDatabase } from '../testing/index.js';
+import { AuditLog, GENESIS_HASH, auditMigration, verifyAuditChain, type AuditEvent } from './audit-log.js';
+
+const MIGRATIONS = [auditMigration('kms', '0001_audit')];
+const event = (n: number): AuditEvent => ({
+  event: 'kms.encrypt',
+  actor: `user-${n % 3}`,
+  tenant: null,
+  resource: `key-${n}`,
+  outcome: n % 4 === 0 ? 'failure' : 'success',
+  reason: n % 4 === 0 ? 'insufficient_scope' : null,
+});
+
+describeEachDatabase('the audit log', (database) => {
+  it('chains records by hash; verification names the first edited, deleted or reordered one', async () => {
+    const db = await database.open(MIGRATIONS);
+    const log = new AuditLog(db, 'kms');
+    for (let n = 1; n <= 6; n++) await log.append(event(n));
+    const good = await verifyAuditChain(db, 'kms');
+    expect(good).toMatchObject({ ok: true, records: 6 });
+    expect((await log.head())?.hash).toBe(good.ok ? good.head : '');
+    const [first] = await log.list({}, { offset: 0, limit: 1 });
+    expect(first).toMatchObject({ seq: 1, prev_hash: GENESIS_HASH, product: 'kms' });
+    expect(await log.list({ actor: 'user-1', event: 'kms.encrypt' }, { offset: 0, limit: 10 })).toHaveLength(2);
+
+    // Append-only: the database itself refuses changes.
+    const refused = await db.run(sql`UPDATE kms_audit_log SET actor = 'mallory' WHERE seq = 3`).then(
+      () => 'changed',
+      (error: unknown) => String(error),
+    );
+    expect(refused).toMatch(/append-only/);
+
+    // Someone with the power to drop the guard edits, deletes and reorders: each is found.
+    const unguard =
+      db.dialect === 'postgres'
+        ? 'ALTER TABLE kms_audit_log DISABLE TRIGGER kms_audit_log_append_only'
+        : 'DROP TRIGGER kms_audit_log_no_update; DROP TRIGGER kms_audit_log_no_delete';
+    await db.exec(unguard);
+    await db.run(sql`UPDATE kms_audit_log SET actor = 'mallory' WHERE seq = 3`);
+    expect(await verifyAuditChain(db, 'kms')).toMatchObject({ ok: false, brokenAt: 3, records: 2 });
+    await db.run(sql`UPDATE kms_audit_log SET actor = 'user-0' WHERE seq = 3`);
+    expect(await verifyAuditChain(db, 'kms')).toMatchObject({ ok: true });
+    await db.run(sql`UPDATE kms_audit_log SET seq = 100 WHERE seq = 5`);
+    await db.run(sql`UPDATE kms_audit_log SET seq = 5 WHERE seq = 4`);
+    await db.run(sql`UPDATE kms_audit_log SET seq = 4 WHERE seq = 100`);
+    expect(await verifyAuditChain(db, 'kms')).toMatchObject({ ok: false, brokenAt: 4 });
+    await db.run(sql`DELETE FROM kms_audit_log WHERE seq = 2`);
+    expect(await verifyAuditChain(db, 'kms')).toMatchObject({
+      ok: false,
+      brokenAt: 3,
+      reason: expect.stringMatching(/record 2 is missing/),
+    });
+    const head = good.ok ? good.head : '';
+    await db.run(sql`DELETE FROM kms_audit_log WHERE seq >= 2`);
+    expect(await verifyAuditChain(db, 'kms')).toMatchObject({ ok: true, records: 1 });
+    expect(await verifyAuditChain(db, 'kms', { expectedHead: head })).toMatchObject({ ok: false });
+  });
+
+  it('keeps one valid chain with concurrent writers (two connections)', async () => {
+    const one = await database.open(MIGRATIONS);
+    const two = await database.open();
+    // Two connections to one PostgreSQL schema; on in-memory SQLite the second is a fresh database.
+    const second = database.dialect === 'postgres' ? two : one;
+    const writers = [new AuditLog(one, 'kms'), new AuditLog(second, 'kms')];
+    const before = (await writers[0]!.head())?.seq ?? 0;
+    await Promise.all(Array.from({ length: 40 }, (_, n) => writers[n % 2]!.append(event(n))));
+    expect(await verifyAuditChain(one, 'kms')).toMatchObject({ ok: true, records: before + 40 });
+  });
+});

@@ -1,0 +1,215 @@
+/**
+ * The tamper-evident audit log shared by both products (deployments.md "Audit log"): one event format,
+ * an append-only table per product (`<product>_audit_log`), and a hash chain: each record's `hash` is the
+ * SHA-256 of the previous record's hash and the record's own canonical JSON, so editing, deleting or
+ * reordering any stored record breaks the chain at that record. Appends are serialized (PostgreSQL: a
+ * table lock inside the transaction; SQLite: its single writer), so several instances keep one chain.
+ * Records are also written to the JSON log (and so to OTLP when telemetry is on). Never put plaintext,
+ * key material, passwords, secrets or tokens in an event: ids only.
+ */
+import { createHash } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { trace } from '@opentelemetry/api';
+import type { Database, Queryable } from '../db/database.js';
+import type { Migration } from '../db/migrations.js';
+import { currentRequestContext } from '../request-context.js';
+import type { Logger } from '../logger.js';
+
+export type AuditProduct = 'kms' | 'identity';
+
+export interface AuditEvent {
+  /** Dotted name, e.g. `kms.encrypt`, `kms.elastic_key.create`, `identity.login.failed`. */
+  event: string;
+  /** Who: token `sub`/`client_id`, realm user subject, `api-key/<id>`, `certificate/<cn>`; null when unknown. */
+  actor: string | null;
+  tenant: string | null;
+  /** What it acted on (an id), or null. */
+  resource: string | null;
+  outcome: 'success' | 'failure';
+  /** A stable reason code for failures (`insufficient_scope`, `invalid_token`, …). */
+  reason: string | null;
+}
+
+export interface AuditRecord extends AuditEvent {
+  seq: number;
+  ts: string;
+  product: AuditProduct;
+  request_id: string | null;
+  trace_id: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The hash before the first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+const COLUMNS =
+  'seq, ts, product, event, actor, tenant, resource, outcome, reason, request_id, trace_id, prev_hash, hash';
+
+/** The table of one product, with triggers that refuse UPDATE and DELETE (append-only). */
+export function auditMigration(product: AuditProduct, id: string): Migration {
+  const table = `${product}_audit_log`;
+  const columns = `
+  seq INTEGER PRIMARY KEY,
+  ts TEXT NOT NULL,
+  product TEXT NOT NULL,
+  event TEXT NOT NULL,
+  actor TEXT,
+  tenant TEXT,
+  resource TEXT,
+  outcome TEXT NOT NULL,
+  reason TEXT,
+  request_id TEXT,
+  trace_id TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL`;
+  return {
+    id,
+    sql: {
+      sqlite: `CREATE TABLE ${table} (${columns}
+);
+CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table} BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;`,
+      postgres: `CREATE TABLE ${table} (${columns}
+);
+CREATE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table}
+  FOR EACH ROW EXECUTE FUNCTION ${table}_append_only();`,
+    },
+  };
+}
+
+/** JSON with keys in sorted order: the same record always hashes the same. */
+export function canonicalJson(value: Record<string, unknown>): string {
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, value[key]]),
+    ),
+  );
+}
+
+/** The hash of a record: SHA-256 over the previous hash and the record without its own `hash`. */
+export function auditHash(record: Omit<AuditRecord, 'hash'>): string {
+  return createHash('sha256')
+    .update(record.prev_hash)
+    .update('\n')
+    .update(canonicalJson({ ...record }))
+    .digest('hex');
+}
+
+type Row = Omit<AuditRecord, 'seq'> & { seq: number | string };
+const toRecord = (row: Row): AuditRecord => ({ ...row, seq: Number(row.seq) });
+
+export class AuditLog {
+  readonly table: string;
+
+  constructor(
+    readonly db: Database,
+    readonly product: AuditProduct,
+    private readonly options: { logger?: Logger; now?: () => Date } = {},
+  ) {
+    this.table = `${product}_audit_log`;
+  }
+
+  /** Appends one event (in `tx` when given, so it commits or rolls back with the change it records). */
+  async append(event: AuditEvent, tx?: Queryable): Promise<AuditRecord> {
+    const write = async (q: Queryable) => {
+      if (q.dialect === 'postgres') await q.exec(`LOCK TABLE ${this.table} IN EXCLUSIVE MODE`);
+      const [head] = await q.all<{ seq: number | string; hash: string }>(
+        sql.raw(`SELECT seq, hash FROM ${this.table} ORDER BY seq DESC LIMIT 1`),
+      );
+      const span = trace.getActiveSpan()?.spanContext();
+      const unhashed: Omit<AuditRecord, 'hash'> = {
+        seq: head ? Number(head.seq) + 1 : 1,
+        ts: (this.options.now?.() ?? new Date()).toISOString(),
+        product: this.product,
+        ...event,
+        request_id: currentRequestContext()?.requestId ?? null,
+        trace_id: span?.traceId ?? null,
+        prev_hash: head?.hash ?? GENESIS_HASH,
+      };
+      const record: AuditRecord = { ...unhashed, hash: auditHash(unhashed) };
+      await q.run(sql`INSERT INTO ${sql.raw(this.table)} (${sql.raw(COLUMNS)}) VALUES (${record.seq}, ${record.ts},
+        ${record.product}, ${record.event}, ${record.actor}, ${record.tenant}, ${record.resource}, ${record.outcome},
+        ${record.reason}, ${record.request_id}, ${record.trace_id}, ${record.prev_hash}, ${record.hash})`);
+      return record;
+    };
+    const record = tx ? await write(tx) : await this.db.transaction(write);
+    this.options.logger?.info('audit', { audit: record });
+    return record;
+  }
+
+  /** The newest record, or undefined for an empty log. */
+  async head(): Promise<AuditRecord | undefined> {
+    const [row] = await this.db.all<Row>(sql.raw(`SELECT ${COLUMNS} FROM ${this.table} ORDER BY seq DESC LIMIT 1`));
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Records in chain order, filtered, a page at a time. */
+  async list(
+    filter: { actor?: string; event?: string; from?: string; to?: string },
+    page: { offset: number; limit: number },
+  ): Promise<AuditRecord[]> {
+    const conditions = [
+      ...(filter.actor ? [sql`actor = ${filter.actor}`] : []),
+      ...(filter.event ? [sql`event = ${filter.event}`] : []),
+      ...(filter.from ? [sql`ts >= ${filter.from}`] : []),
+      ...(filter.to ? [sql`ts < ${filter.to}`] : []),
+    ];
+    const where = conditions.length > 0 ? sql` WHERE ${sql.join(conditions, sql` AND `)}` : sql``;
+    const rows = await this.db.all<Row>(
+      sql`SELECT ${sql.raw(COLUMNS)} FROM ${sql.raw(this.table)}${where} ORDER BY seq LIMIT ${page.limit} OFFSET ${page.offset}`,
+    );
+    return rows.map(toRecord);
+  }
+}
+
+export type AuditVerification =
+  { ok: true; records: number; head: string } | { ok: false; records: number; brokenAt: number; reason: string };
+
+/**
+ * Walks the whole chain in order and names the first record that does not fit. Removing the newest
+ * records leaves a shorter valid chain: give a head published earlier (`expectedHead`) to catch that too.
+ */
+export async function verifyAuditChain(
+  db: Queryable,
+  product: AuditProduct,
+  options: { expectedHead?: string } = {},
+): Promise<AuditVerification> {
+  const table = `${product}_audit_log`;
+  const batch = 1000;
+  let previous = GENESIS_HASH;
+  let expectedSeq = 1;
+  let records = 0;
+  for (;;) {
+    const rows = (
+      await db.all<Row>(
+        sql.raw(`SELECT ${COLUMNS} FROM ${table} WHERE seq >= ${expectedSeq} ORDER BY seq LIMIT ${batch}`),
+      )
+    ).map(toRecord);
+    for (const record of rows) {
+      const fail = (reason: string): AuditVerification => ({ ok: false, records, brokenAt: record.seq, reason });
+      if (record.seq !== expectedSeq) return fail(`record ${expectedSeq} is missing (next is ${record.seq})`);
+      if (record.prev_hash !== previous) return fail('prev_hash does not match the previous record');
+      const { hash, ...unhashed } = record;
+      if (auditHash(unhashed) !== hash) return fail('the record was changed after it was written');
+      previous = hash;
+      expectedSeq += 1;
+      records += 1;
+    }
+    if (rows.length < batch) break;
+  }
+  let seen = options.expectedHead === undefined || options.expectedHead === GENESIS_HASH;
+  if (!seen) {
+    const [found] = await db.all(
+      sql.raw(`SELECT 1 FROM ${table} WHERE hash = '${options.expectedHead?.replace(/[^0-9a-f]/g, '')}'`),
+    );
+    seen = found !== undefined;
+  }
+  if (!seen)
+    return { ok: false, records, brokenAt: expectedSeq, reason: 'the expected head is gone: records were removed' };
+  return { ok: true, records, head: previous };
+}

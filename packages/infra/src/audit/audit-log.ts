@@ -204,9 +204,7 @@ export async function verifyAuditChain(
   }
   let seen = options.expectedHead === undefined || options.expectedHead === GENESIS_HASH;
   if (!seen) {
-    const [found] = await db.all(
-      sql.raw(`SELECT 1 FROM ${table} WHERE hash = '${options.expectedHead?.replace(/[^0-9a-f]/g, '')}'`),
-    );
+    const [found] = await db.all(sql`SELECT 1 FROM ${sql.raw(table)} WHERE hash = ${options.expectedHead ?? ''}`);
     seen = found !== undefined;
   }
   if (!seen)

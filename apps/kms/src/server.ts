@@ -137,7 +137,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     await db.close();
     throw error;
   }
-  const audit = new AuditLog(db, 'kms', { logger });
+  const audit = new AuditLog(db, 'kms');
   await audit.append({
     event: 'kms.barrier.unseal',
     actor: null,
@@ -272,6 +272,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       clearInterval(sweep);
       await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
       await identityAgent?.close();
+      await audit.flush();
       barrier.seal();
       await db.close();
     },

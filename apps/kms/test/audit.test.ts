@@ -95,7 +95,8 @@ describeEachDatabase('KMS audit trail', (database) => {
       .set('Authorization', basic('reid'));
     expect(missing.status).toBe(404);
 
-    await new Promise((done) => setTimeout(done, 50)); // events are written when each response finishes
+    await new Promise((done) => setTimeout(done, 50)); // events are queued when each response finishes
+    await audit.flush();
     const recorded = (await events(start)).map((record: AuditRecord) => [
       record.event,
       record.actor,
@@ -124,6 +125,7 @@ describeEachDatabase('KMS audit trail', (database) => {
     const start = await lastSeq();
     expect((await kms.admin('post', '/admin/v1/tenants').send({ name: `audit-${start}` })).status).toBe(201);
     await new Promise((done) => setTimeout(done, 50));
+    await audit.flush();
     const listed = await kms.admin('get', `/admin/v1/audit?event=kms.admin.tenants.post&size=10`);
     expect(listed.status).toBe(200);
     expect(listed.body.head).toMatch(/^[0-9a-f]{64}$/);

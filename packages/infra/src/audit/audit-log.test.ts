@@ -65,7 +65,10 @@ describeEachDatabase('the audit log', (database) => {
     const second = database.dialect === 'postgres' ? two : one;
     const writers = [new AuditLog(one, 'kms'), new AuditLog(second, 'kms')];
     const before = (await writers[0]!.head())?.seq ?? 0;
+    // Group commits from both writers interleave; each batch chains onto whatever the other stored last.
     await Promise.all(Array.from({ length: 40 }, (_, n) => writers[n % 2]!.append(event(n))));
-    expect(await verifyAuditChain(one, 'kms')).toMatchObject({ ok: true, records: before + 40 });
+    const inTransaction = await one.transaction((tx) => writers[0]!.append(event(99), tx));
+    expect(inTransaction.seq).toBe(before + 41);
+    expect(await verifyAuditChain(one, 'kms')).toMatchObject({ ok: true, records: before + 41 });
   });
 });

@@ -21,6 +21,9 @@ import {
   problemHandler,
   requestIdMiddleware,
   tracingMiddleware,
+  AuditLog,
+  adminAuditTrail,
+  auditAdminRouter,
   sharedStylesheet,
   swaggerRouter,
   type Database,
@@ -34,6 +37,7 @@ import { OIDC_MIGRATIONS } from './data/oidc-schema.js';
 import { deleteExpiredRevocations } from './data/revoked-token-repository.js';
 import { IDENTITY_MIGRATIONS } from './data/schema.js';
 import { applyDemoSeed, readDemoSeed } from './domain/demo-seed.js';
+import { auditProviderEvents } from './provider/audit-events.js';
 import {
   atRestKey,
   loadSigningKeys,
@@ -134,17 +138,32 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   const issuer = config.server.issuer ?? `${scheme}://${hostInUrl}:${publicPort}`;
 
   const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
-  let provider = createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys });
+  const audit = new AuditLog(db, 'identity');
+  let provider = auditProviderEvents(
+    createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys }),
+    audit,
+  );
   let handler = provider.callback();
   const currentProvider = () => provider;
   const reload = async () => {
     keys = await loadSigningKeys(db, wrapping);
-    provider = createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys });
+    provider = auditProviderEvents(
+      createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys }),
+      audit,
+    );
     handler = provider.callback();
   };
   const rotate = async () => {
     await rotateSigningKeys(db, wrapping, tokenLifetimeMs);
     await reload();
+    await audit.append({
+      event: 'identity.signing_keys.rotate',
+      actor: null,
+      tenant: null,
+      resource: null,
+      outcome: 'success',
+      reason: null,
+    });
     logger.info('signing keys rotated');
   };
 
@@ -171,6 +190,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
       db,
       policy: { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 },
       totpKey: atRestKey(config.secrets.signing_key_encryption, 'totp-secrets'),
+      audit,
     }),
   );
   publicApp.use(
@@ -194,7 +214,11 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     certificateNames: config.admin.certificate_names,
   });
   const validateClient: ClientMetadataValidator = (metadata) => provider.Client.validate(metadata as ClientMetadata);
-  adminApp.use(['/admin/v1/shutdown', '/admin/v1/keys', '/admin/v1/users', '/admin/v1/clients'], authorized);
+  adminApp.use(
+    ['/admin/v1/shutdown', '/admin/v1/keys', '/admin/v1/users', '/admin/v1/clients', '/admin/v1/audit'],
+    authorized,
+  );
+  adminApp.use(adminAuditTrail(audit), auditAdminRouter(audit));
   adminApp.use(
     createAdminRouter({
       service: 'identity',
@@ -236,6 +260,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     async close() {
       clearInterval(sweep);
       await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
+      await audit.flush();
       await db.close();
     },
   };

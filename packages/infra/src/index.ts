@@ -24,3 +24,4 @@ export * from './otel-log-transport.js';
 export * from './stylesheet.js';
 export * from './free-port.js';
 export * from './audit/audit-log.js';
+export * from './audit/audit-http.js';

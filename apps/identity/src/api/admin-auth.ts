@@ -32,11 +32,17 @@ function bearerToken(req: Request): string | undefined {
 export function adminAuth(options: AdminAuthOptions): RequestHandler {
   const expected = options.token === undefined ? undefined : digest(options.token);
   const names = new Set(options.certificateNames);
-  return (req, _res, next) => {
+  return (req, res, next) => {
     const presented = bearerToken(req);
-    if (presented !== undefined && expected && timingSafeEqual(digest(presented), expected)) return next();
+    if (presented !== undefined && expected && timingSafeEqual(digest(presented), expected)) {
+      res.locals.adminActor = 'admin-token';
+      return next();
+    }
     const name = presented === undefined ? certificateName(req) : undefined;
-    if (name !== undefined && names.has(name)) return next();
+    if (name !== undefined && names.has(name)) {
+      res.locals.adminActor = `certificate/${name}`;
+      return next();
+    }
     next(
       new UnauthorizedError(presented === undefined ? 'authentication_required' : 'invalid_token', {
         detail: 'Use an administrator client certificate or the admin token.',

@@ -2,7 +2,7 @@
  * Identity's own tables (oidc-provider's models live in `oidc-schema.ts`). Portable SQL: text ids and
  * ISO timestamps, JSON as text, 0/1 booleans. Secrets are only hashes; signing keys only JWEs.
  */
-import type { Migration } from '@cryptoutil/infra';
+import { auditMigration, type Migration } from '@cryptoutil/infra';
 
 export const IDENTITY_MIGRATIONS: readonly Migration[] = [
   {
@@ -57,4 +57,6 @@ ALTER TABLE identity_users ADD COLUMN totp_secret TEXT;
 ALTER TABLE identity_users ADD COLUMN totp_required INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE identity_users ADD COLUMN totp_last_step BIGINT;`,
   },
+  // The hash-chained, append-only audit log (packages/infra/src/audit).
+  auditMigration('identity', '0004_audit_log'),
 ];

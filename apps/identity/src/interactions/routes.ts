@@ -14,6 +14,7 @@ import type { AtRestKey } from '../domain/signing-keys.js';
 import { enrolmentQr, openTotpSecret } from '../domain/totp.js';
 import { assertCsrf, csrfToken } from './csrf.js';
 import { renderConsentPage, renderLoginPage, renderTotpPage } from './views.js';
+import type { AuditLog } from '@cryptoutil/infra';
 
 const FAILED_LOGIN = 'Invalid username or password.';
 const FAILED_CODE = 'That code is not valid. Try the current one.';
@@ -21,6 +22,8 @@ const FAILED_CODE = 'That code is not valid. Try the current one.';
 type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 export interface InteractionOptions {
+  /** Sign-ins, second factors and consents are recorded here. */
+  audit?: AuditLog;
   provider: () => Provider;
   db: Database;
   policy: LoginPolicy;
@@ -82,6 +85,19 @@ async function finishConsent(provider: Provider, req: Request, res: Response, de
   );
 }
 
+/** One audit event of the interaction (ids only; a failed sign-in names the username that was tried). */
+function record(
+  options: InteractionOptions,
+  event: string,
+  actor: string | null,
+  clientId: string,
+  reason: string | null,
+): void {
+  void options.audit
+    ?.append({ event, actor, tenant: null, resource: clientId, outcome: reason ? 'failure' : 'success', reason })
+    .catch(() => undefined);
+}
+
 export function interactionRouter(options: InteractionOptions): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '16kb' });
@@ -141,6 +157,14 @@ export function interactionRouter(options: InteractionOptions): Router {
       throw new ValidationError('This step is not a login.', { code: 'invalid_interaction' });
     const username = field(req, 'username');
     const result = await login(options.db, username, field(req, 'password'), options.policy);
+    const clientId = String(details.params.client_id);
+    record(
+      options,
+      result.ok ? 'identity.login.password_verified' : 'identity.login.failed',
+      result.ok ? result.user.id : username,
+      clientId,
+      result.ok ? null : 'invalid_credentials',
+    );
     if (!result.ok) {
       const client = await findClient(options.db, String(details.params.client_id));
       res
@@ -182,6 +206,13 @@ export function interactionRouter(options: InteractionOptions): Router {
       throw new ValidationError('Sign in with your password first.', { code: 'invalid_interaction' });
     }
     const result = await verifySecondFactor(options.db, pending, field(req, 'code'), options.totpKey, options.policy);
+    record(
+      options,
+      result.ok ? 'identity.mfa.verified' : 'identity.mfa.failed',
+      result.ok ? result.user.id : null,
+      String(details.params.client_id),
+      result.ok ? null : 'invalid_code',
+    );
     if (!result.ok) {
       await sendTotpPage(req, res, details, pending, FAILED_CODE);
       return;
@@ -200,6 +231,13 @@ export function interactionRouter(options: InteractionOptions): Router {
     const details = await provider.interactionDetails(req, res);
     if (details.prompt.name !== 'consent')
       throw new ValidationError('This step is not a consent.', { code: 'invalid_interaction' });
+    record(
+      options,
+      'identity.consent.granted',
+      details.session?.accountId ?? null,
+      String(details.params.client_id),
+      null,
+    );
     await finishConsent(provider, req, res, details);
   });
 

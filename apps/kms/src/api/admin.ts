@@ -5,7 +5,9 @@
 import express, { type Express } from 'express';
 import {
   ValidationError,
+  adminAuditTrail,
   applySecurityDefaults,
+  auditAdminRouter,
   createAdminRouter,
   databaseCheck,
   memoryCheck,
@@ -18,8 +20,6 @@ import {
 import type { BarrierTier } from '../barrier/barrier.js';
 import type { KmsService } from '../domain/kms-context.js';
 import { adminTenantsRouter } from './admin-tenants.js';
-import { adminAuditRouter } from './admin-audit.js';
-import { adminAuditTrail } from './audit-trail.js';
 import { adminRealmUsersRouter } from './admin-realm-users.js';
 import { NO_REALMS, type Realms } from '../domain/realm.js';
 
@@ -42,7 +42,7 @@ export interface AdminAppOptions {
 export function createAdminApp(ctx: KmsService, options: AdminAppOptions): Express {
   const app = express();
   applySecurityDefaults(app);
-  if (options.audit) app.use(adminAuditTrail(options.audit, options.logger), adminAuditRouter(options.audit));
+  if (options.audit) app.use(adminAuditTrail(options.audit), auditAdminRouter(options.audit));
   app.use(
     createAdminRouter({
       service: 'kms',

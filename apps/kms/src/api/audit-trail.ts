@@ -1,5 +1,5 @@
 /**
- * One audit event per API operation and per state-changing admin call (deployments.md "Audit log"),
+ * One audit event per API operation (deployments.md "Audit log"; admin calls: infra's adminAuditTrail),
  * written when the response is finished: who (the principal, or null when authentication failed), which
  * tenant, which key (the first id in the path), the outcome and, for a failure, its problem code.
  * Nothing of the request or response bodies is recorded.
@@ -12,19 +12,13 @@ import type { KmsPrincipal } from './authentication.js';
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
-function certificateSubject(req: Request): string | null {
-  const socket = req.socket as { getPeerCertificate?: () => { subject?: { CN?: string } } };
-  const name = socket.getPeerCertificate?.()?.subject?.CN;
-  return name ? `certificate/${name}` : null;
-}
-
 function record(audit: AuditLog, logger: Logger | undefined, req: Request, res: Response, event: string): void {
   const principal = res.locals.principal as KmsPrincipal | undefined;
   const failed = res.statusCode >= 400;
   audit
     .append({
       event,
-      actor: principal?.subject ?? (req.path.startsWith('/admin/') ? certificateSubject(req) : null),
+      actor: principal?.subject ?? null,
       tenant: (res.locals.kms as KmsContext | undefined)?.tenantId ?? null,
       resource: UUID.exec(req.path)?.[0] ?? null,
       outcome: failed ? 'failure' : 'success',
@@ -38,21 +32,6 @@ export function apiAuditTrail(audit: AuditLog, logger?: Logger): RequestHandler 
   return (req, res, next) => {
     const operation = operationOf(req);
     if (operation) res.once('finish', () => record(audit, logger, req, res, operation.scope.replaceAll(':', '.')));
-    next();
-  };
-}
-
-/** Admin listener: every call but reads and probes, e.g. `kms.admin.tenants.post`, `kms.admin.barrier.rotate.post`. */
-export function adminAuditTrail(audit: AuditLog, logger?: Logger): RequestHandler {
-  return (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      const path = req.path
-        .replace(/^\/admin\/v1\//, '')
-        .split('/')
-        .filter((segment) => segment && !UUID.test(segment))
-        .join('.');
-      res.once('finish', () => record(audit, logger, req, res, `kms.admin.${path}.${req.method.toLowerCase()}`));
-    }
     next();
   };
 }

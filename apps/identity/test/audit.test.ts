@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import * as client from 'openid-client';
+import { fetch as undiciFetch } from 'undici';
+import { describeEachDatabase } from '@cryptoutil/infra/testing';
+import {
+  ADMIN_TOKEN,
+  KMS_SERVICE_SECRET,
+  SECRETS_WITH_ADMIN_TOKEN,
+  loginThroughForm,
+  startPkce,
+  startTestIdentity,
+  type TestIdentity,
+} from './harness.js';
+
+interface Record {
+  seq: number;
+  event: string;
+  actor: string | null;
+  resource: string | null;
+  outcome: string;
+  reason: string | null;
+}
+
+describeEachDatabase('Identity audit trail', (db) => {
+  let t: TestIdentity;
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await undiciFetch(`${t.identity.adminUrl}${path}`, {
+      method,
+      dispatcher: t.agent,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as { items: Record[]; head: string; ok?: boolean } };
+  };
+  const since = async (seq: number) => {
+    await new Promise((done) => setTimeout(done, 50));
+    await admin('GET', '/admin/v1/audit/verify'); // flushes pending group commits
+    return (await admin('GET', '/admin/v1/audit?size=1000')).body.items.filter((record) => record.seq > seq);
+  };
+  const lastSeq = async () => (await admin('GET', '/admin/v1/audit?size=1000')).body.items.at(-1)?.seq ?? 0;
+
+  beforeAll(async () => {
+    t = await startTestIdentity(db, { secrets: SECRETS_WITH_ADMIN_TOKEN });
+  });
+  afterAll(async () => {
+    await t.identity.close();
+    await t.agent.close();
+  });
+
+  it('records sign-ins, failed sign-ins, token grants and admin changes, ids only, in a verified chain', async () => {
+    const start = await lastSeq();
+    const spa = await t.discover('demo-spa', client.None());
+    const wrong = await startPkce(spa);
+    await loginThroughForm(t, wrong.url, 'demo-user', 'not-the-password');
+    const { verifier, state, url } = await startPkce(spa);
+    const callback = await loginThroughForm(t, url, 'demo-user', 'demo-user-password');
+    await client.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    const service = await t.discover('kms-service', client.ClientSecretBasic(KMS_SERVICE_SECRET));
+    await client.clientCredentialsGrant(service, { scope: 'kms:read' });
+    expect(
+      (await admin('POST', '/admin/v1/users', { username: 'audited', password: 'audited-password-1' })).status,
+    ).toBe(201);
+
+    const records = await since(start);
+    const summary = records.map((record) => [record.event, record.outcome, record.reason]);
+    expect(summary).toEqual(
+      expect.arrayContaining([
+        ['identity.login.failed', 'failure', 'invalid_credentials'],
+        ['identity.login.password_verified', 'success', null],
+        ['identity.token.issued', 'success', null],
+        ['identity.admin.users.post', 'success', null],
+      ]),
+    );
+    const issued = records.filter((record) => record.event === 'identity.token.issued');
+    expect(issued.map((record) => [record.actor, record.resource])).toEqual(
+      expect.arrayContaining([
+        ['demo-spa', 'authorization_code'],
+        ['kms-service', 'client_credentials'],
+      ]),
+    );
+    expect(records.find((record) => record.event === 'identity.admin.users.post')?.actor).toBe('admin-token');
+    const stored = JSON.stringify(records);
+    for (const secret of ['demo-user-password', 'not-the-password', 'audited-password-1', KMS_SERVICE_SECRET, 'eyJ']) {
+      expect(stored).not.toContain(secret);
+    }
+    expect((await admin('GET', '/admin/v1/audit/verify')).body).toMatchObject({ ok: true });
+  });
+});

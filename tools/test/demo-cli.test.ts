@@ -63,7 +63,8 @@ describe('the demo CLI', () => {
     expect((await demo(['kms', '--output', 'xml'])).code).toBe(2);
     const help = await demo(['help']);
     expect([help.code, help.stdout]).toEqual([0, expect.stringContaining('--attach-kms <url>')]);
-    const nowhere = await demo(['kms', '-o', 'json', '--attach', 'https://127.0.0.1:9', '--health-timeout', '1']);
+    // As `pnpm demo:kms -- --attach …` runs it: pnpm passes the `--` on, the options after it still count.
+    const nowhere = await demo(['kms', '--', '-o', 'json', '--attach', 'https://127.0.0.1:9', '--health-timeout', '1']);
     expect(nowhere.code).toBe(2);
     expect(JSON.parse(nowhere.stdout)).toMatchObject({ success: false, total_steps: 0, errors: [{ phase: 'setup' }] });
   }, 60_000);

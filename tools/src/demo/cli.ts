@@ -50,7 +50,8 @@ interface Options {
 
 function parse(argv: string[]): Options | 'help' | 'version' {
   const { values, positionals } = parseArgs({
-    args: argv,
+    // `pnpm demo:kms -- --attach …` passes the `--` through; options after it are still options here.
+    args: argv.filter((arg) => arg !== '--'),
     allowPositionals: true,
     options: {
       output: { type: 'string', short: 'o', default: 'human' },
@@ -62,7 +63,7 @@ function parse(argv: string[]): Options | 'help' | 'version' {
       'fail-fast': { type: 'boolean', default: false },
     },
   });
-  const [command, ...extra] = positionals.filter((arg) => arg !== '--');
+  const [command, ...extra] = positionals;
   if (command === 'help' || command === 'version') return command;
   if (command !== 'kms' && command !== 'identity' && command !== 'all') {
     throw new UsageError(command === undefined ? 'a command is needed' : `unknown command "${command}"`);

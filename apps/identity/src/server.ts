@@ -23,6 +23,7 @@ import {
   tracingMiddleware,
   AuditLog,
   adminAuditTrail,
+  answerAfterAuditRecords,
   auditAdminRouter,
   sharedStylesheet,
   swaggerRouter,
@@ -171,6 +172,8 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   // A SERVER span (continuing the caller's traceparent) and the request-duration metric for every request.
   publicApp.use(tracingMiddleware());
   publicApp.use(requestIdMiddleware());
+  // Sign-ins, grants and refusals are recorded while the request runs; its answer waits for them.
+  publicApp.use(answerAfterAuditRecords(logger));
   if (config.log.access) {
     publicApp.use(
       accessLog({
@@ -218,7 +221,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     ['/admin/v1/shutdown', '/admin/v1/keys', '/admin/v1/users', '/admin/v1/clients', '/admin/v1/audit'],
     authorized,
   );
-  adminApp.use(adminAuditTrail(audit), auditAdminRouter(audit));
+  adminApp.use(adminAuditTrail(audit, logger), auditAdminRouter(audit));
   adminApp.use(
     createAdminRouter({
       service: 'identity',

@@ -65,7 +65,7 @@ describeEachDatabase('Identity audit trail', (db) => {
     const summary = records.map((record) => [record.event, record.outcome, record.reason]);
     expect(summary).toEqual(
       expect.arrayContaining([
-        ['identity.login.failed', 'failure', 'invalid_credentials'],
+        ['identity.login.failed', 'failure', 'wrong_password'],
         ['identity.login.password_verified', 'success', null],
         ['identity.token.issued', 'success', null],
         ['identity.admin.users.post', 'success', null],
@@ -85,4 +85,60 @@ describeEachDatabase('Identity audit trail', (db) => {
     }
     expect((await admin('GET', '/admin/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
+
+  it('records refused token requests, refresh-token reuse with the grant it revokes, and a lockout, once each', async () => {
+    expect(
+      (await admin('POST', '/admin/v1/users', { username: 'lockable', password: 'lockable-password-1' })).status,
+    ).toBe(201);
+    const start = await lastSeq();
+    const impostor = await t.discover('kms-service', client.ClientSecretBasic('not-the-client-secret'));
+    await client.clientCredentialsGrant(impostor, { scope: 'kms:read' }).then(
+      () => expect('a wrong client secret').toBe('refused'),
+      (error: unknown) => expect(error).toMatchObject({ status: 401 }),
+    );
+    const spa = await t.discover('demo-spa', client.None());
+    const { verifier, state, url } = await startPkce(spa);
+    const callback = await loginThroughForm(t, url, 'demo-user', 'demo-user-password');
+    const first = await client.authorizationCodeGrant(spa, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    await client.refreshTokenGrant(spa, first.refresh_token!);
+    await client.refreshTokenGrant(spa, first.refresh_token!).then(
+      () => expect('a reused refresh token').toBe('refused'),
+      (error: unknown) => expect(error).toMatchObject({ error: 'invalid_grant' }),
+    );
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await loginThroughForm(t, (await startPkce(spa)).url, 'lockable', `wrong-guess-${attempt}`);
+    }
+    await loginThroughForm(t, (await startPkce(spa)).url, 'lockable', 'lockable-password-1');
+
+    const records = await since(start);
+    const count = (event: string) => records.filter((record) => record.event === event).length;
+    expect(records.find((record) => record.event === 'identity.token.refused')).toMatchObject({
+      actor: 'kms-service',
+      resource: 'client_credentials',
+      outcome: 'failure',
+      reason: 'invalid_client',
+    });
+    expect(count('identity.token.refused')).toBe(1);
+    expect(records.filter((record) => record.event === 'identity.token.reuse_detected')).toEqual([
+      expect.objectContaining({ actor: 'demo-spa', resource: 'refresh_token', reason: 'invalid_grant' }),
+    ]);
+    expect(count('identity.grant.revoked')).toBe(1);
+    const issued = records.filter((record) => record.event === 'identity.token.issued').map((r) => r.resource);
+    expect(issued).toEqual(['authorization_code', 'refresh_token']);
+    // Five wrong passwords lock the account; the right password while locked still fails, as "locked".
+    const lockable = records.filter((record) => record.actor === 'lockable').map((r) => [r.event, r.reason]);
+    expect(lockable).toEqual([
+      ...Array.from({ length: 5 }, () => ['identity.login.failed', 'wrong_password']),
+      ['identity.login.locked', 'too_many_failures'],
+      ['identity.login.failed', 'locked'],
+    ]);
+    const stored = JSON.stringify(records);
+    for (const secret of ['not-the-client-secret', 'lockable-password-1', 'wrong-guess-', first.refresh_token!]) {
+      expect(stored).not.toContain(secret);
+    }
+    expect((await admin('GET', '/admin/v1/audit/verify')).body).toMatchObject({ ok: true });
+  }, 60_000);
 });

@@ -69,7 +69,7 @@ export function requestIdMiddleware(): RequestHandler {
   return (req, res, next) => {
     const requestId = chooseRequestId(req.get(REQUEST_ID_HEADER));
     res.setHeader(REQUEST_ID_HEADER, requestId);
-    runWithRequestContext({ requestId }, () => next());
+    runWithRequestContext({ requestId, auditRecords: [] }, () => next());
   };
 }
 

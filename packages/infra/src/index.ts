@@ -25,3 +25,4 @@ export * from './stylesheet.js';
 export * from './free-port.js';
 export * from './audit/audit-log.js';
 export * from './audit/audit-http.js';
+export * from './audit/audited-answer.js';

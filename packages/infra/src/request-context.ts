@@ -3,6 +3,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 
 export interface RequestContext {
   requestId: string;
+  /** Audit records appended while handling this request, not yet known to be stored (see audited-answer). */
+  auditRecords?: Promise<boolean>[];
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

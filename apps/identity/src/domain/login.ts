@@ -18,7 +18,11 @@ export interface LoginPolicy {
   now?: () => Date;
 }
 
-export type LoginResult = { ok: true; user: UserRecord } | { ok: false };
+/** Why a sign-in failed: for the audit log and metrics only, never shown to the caller. */
+export type LoginFailure = 'unknown_user' | 'wrong_password' | 'locked' | 'disabled';
+
+/** `lockedNow`: this failure locked the account (an audit event of its own). */
+export type LoginResult = { ok: true; user: UserRecord } | { ok: false; reason: LoginFailure; lockedNow: boolean };
 
 const FAILURE_DELAY_MS = 200;
 
@@ -33,7 +37,7 @@ export async function login(
   if (!user) {
     await verifyDecoyPassword(password);
     countLogin('unknown_user');
-    return { ok: false };
+    return { ok: false, reason: 'unknown_user', lockedNow: false };
   }
   const locked = isLocked(user, now);
   const matches = await verifyPassword(user.passwordHash, password);
@@ -43,26 +47,28 @@ export async function login(
     countLogin('success');
     return { ok: true, user };
   }
-  if (!matches) await recordFailure(db, user, policy, now);
-  countLogin(!matches ? 'wrong_password' : locked ? 'locked' : 'disabled');
-  return { ok: false };
+  const lockedNow = !matches && (await recordFailure(db, user, policy, now));
+  const reason = !matches ? 'wrong_password' : locked ? 'locked' : 'disabled';
+  countLogin(reason);
+  return { ok: false, reason, lockedNow };
 }
 
 /**
  * Counts a failed sign-in step (wrong password or wrong second-factor code): each consecutive failure
- * answers a little later, then the account locks for a while.
+ * answers a little later, then the account locks for a while. True when this failure locked it.
  */
 export async function recordFailure(
   db: Database,
   user: UserRecord,
   policy: LoginPolicy,
   now = new Date(),
-): Promise<void> {
+): Promise<boolean> {
   const failures = user.failedLogins + 1;
   await new Promise((resolve) => setTimeout(resolve, Math.min(failures * FAILURE_DELAY_MS, 2000)));
-  const lockedUntil =
-    failures >= policy.maxFailures ? new Date(now.getTime() + policy.lockoutMs).toISOString() : user.lockedUntil;
-  await recordLoginFailure(db, user.id, failures >= policy.maxFailures ? 0 : failures, lockedUntil);
+  const locks = failures >= policy.maxFailures;
+  const lockedUntil = locks ? new Date(now.getTime() + policy.lockoutMs).toISOString() : user.lockedUntil;
+  await recordLoginFailure(db, user.id, locks ? 0 : failures, lockedUntil);
+  return locks;
 }
 
 /** Whether the account is locked at `now`. */

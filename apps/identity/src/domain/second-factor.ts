@@ -29,7 +29,10 @@ export async function secondFactorFor(user: UserRecord, key: AtRestKey): Promise
   return undefined;
 }
 
-export type SecondFactorResult = { ok: true; user: UserRecord } | { ok: false };
+/** `lockedNow`: this failure locked the account. */
+export type SecondFactorResult =
+  | { ok: true; user: UserRecord }
+  | { ok: false; reason: 'invalid_code' | 'locked' | 'disabled'; userId: string; lockedNow: boolean };
 
 export async function verifySecondFactor(
   db: Database,
@@ -40,9 +43,10 @@ export async function verifySecondFactor(
 ): Promise<SecondFactorResult> {
   const now = policy.now?.() ?? new Date();
   const user = await findUserById(db, pending.accountId);
-  if (!user?.enabled || isLocked(user, now)) return { ok: false };
+  if (!user?.enabled) return { ok: false, reason: 'disabled', userId: pending.accountId, lockedNow: false };
+  if (isLocked(user, now)) return { ok: false, reason: 'locked', userId: user.id, lockedNow: false };
   const sealed = pending.enrolSecret ?? user.totpSecret;
-  if (sealed === null) return { ok: false };
+  if (sealed === null) return { ok: false, reason: 'invalid_code', userId: user.id, lockedNow: false };
   const step = matchTotp(await openTotpSecret(sealed, key), code, now.getTime());
   let accepted = false;
   if (step !== undefined) {
@@ -54,8 +58,8 @@ export async function verifySecondFactor(
     }
   }
   if (!accepted) {
-    await recordFailure(db, user, policy, now);
-    return { ok: false };
+    const lockedNow = await recordFailure(db, user, policy, now);
+    return { ok: false, reason: 'invalid_code', userId: user.id, lockedNow };
   }
   if (user.failedLogins > 0) await recordLoginSuccess(db, user.id);
   return { ok: true, user };

@@ -163,9 +163,10 @@ export function interactionRouter(options: InteractionOptions): Router {
       result.ok ? 'identity.login.password_verified' : 'identity.login.failed',
       result.ok ? result.user.id : username,
       clientId,
-      result.ok ? null : 'invalid_credentials',
+      result.ok ? null : result.reason,
     );
     if (!result.ok) {
+      if (result.lockedNow) record(options, 'identity.login.locked', username, clientId, 'too_many_failures');
       const client = await findClient(options.db, String(details.params.client_id));
       res
         .status(401)
@@ -206,14 +207,16 @@ export function interactionRouter(options: InteractionOptions): Router {
       throw new ValidationError('Sign in with your password first.', { code: 'invalid_interaction' });
     }
     const result = await verifySecondFactor(options.db, pending, field(req, 'code'), options.totpKey, options.policy);
+    const clientId = String(details.params.client_id);
     record(
       options,
       result.ok ? 'identity.mfa.verified' : 'identity.mfa.failed',
-      result.ok ? result.user.id : null,
-      String(details.params.client_id),
-      result.ok ? null : 'invalid_code',
+      result.ok ? result.user.id : result.userId,
+      clientId,
+      result.ok ? null : result.reason,
     );
     if (!result.ok) {
+      if (result.lockedNow) record(options, 'identity.login.locked', result.userId, clientId, 'too_many_failures');
       await sendTotpPage(req, res, details, pending, FAILED_CODE);
       return;
     }

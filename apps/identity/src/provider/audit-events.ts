@@ -1,13 +1,29 @@
 /**
- * The provider's own events into Identity's audit log: every token endpoint grant issued (with its grant
- * type) and every grant revoked (logout, revocation, refresh-token reuse). Client ids and grant ids only,
- * never tokens.
+ * The provider's own events into Identity's audit log: every token endpoint grant issued or refused (with
+ * its grant type and the OAuth error code), a refresh token presented twice, and every grant revoked
+ * (logout, revocation, refresh-token reuse). Client ids and grant ids only, never tokens or secrets.
  */
 import type Provider from 'oidc-provider';
-import type { AuditLog } from '@cryptoutil/infra';
+import { basicCredentials, type AuditLog } from '@cryptoutil/infra';
 
 interface EventContext {
-  oidc?: { client?: { clientId?: string }; params?: { grant_type?: unknown } };
+  oidc?: { client?: { clientId?: string }; params?: { grant_type?: unknown; client_id?: unknown } };
+  headers?: { authorization?: string };
+}
+
+/** What oidc-provider's errors carry: the OAuth code, and its own words for what went wrong. */
+interface OAuthError {
+  error?: string;
+  error_detail?: string;
+}
+
+/** The client that asked, authenticated or not (a refused client is named by the id it presented). */
+function requestingClient(ctx: EventContext | undefined): string | null {
+  if (ctx?.oidc?.client?.clientId) return ctx.oidc.client.clientId;
+  const basic = basicCredentials(ctx?.headers?.authorization, { formEncoded: true });
+  if (basic) return basic.user.slice(0, 200);
+  const claimed = ctx?.oidc?.params?.client_id;
+  return typeof claimed === 'string' ? claimed.slice(0, 200) : null;
 }
 
 export function auditProviderEvents(provider: Provider, audit: AuditLog): Provider {
@@ -19,13 +35,29 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): Provid
     resource: string | null,
   ) =>
     void audit
-      .append({ event, actor: ctx?.oidc?.client?.clientId ?? null, tenant: null, resource, outcome, reason })
+      .append({ event, actor: requestingClient(ctx), tenant: null, resource, outcome, reason })
       .catch(() => undefined);
   provider.on('grant.success', (ctx: EventContext) =>
-    append('identity.token.issued', ctx, 'success', null, String(ctx.oidc?.params?.grant_type ?? 'unknown')),
+    append('identity.token.issued', ctx, 'success', null, grantType(ctx)),
   );
+  provider.on('grant.error', (ctx: EventContext, error: OAuthError) => {
+    // A rotated refresh token presented again: oidc-provider revokes the whole grant (grant.revoked below).
+    const reused = error.error_detail === 'refresh token already used';
+    append(
+      reused ? 'identity.token.reuse_detected' : 'identity.token.refused',
+      ctx,
+      'failure',
+      error.error ?? 'invalid_request',
+      grantType(ctx),
+    );
+  });
   provider.on('grant.revoked', (ctx: EventContext, grantId: string) =>
     append('identity.grant.revoked', ctx, 'success', null, grantId),
   );
   return provider;
+}
+
+function grantType(ctx: EventContext | undefined): string {
+  const type = ctx?.oidc?.params?.grant_type;
+  return typeof type === 'string' ? type.slice(0, 100) : 'unknown';
 }

@@ -42,7 +42,7 @@ export interface AdminAppOptions {
 export function createAdminApp(ctx: KmsService, options: AdminAppOptions): Express {
   const app = express();
   applySecurityDefaults(app);
-  if (options.audit) app.use(adminAuditTrail(options.audit), auditAdminRouter(options.audit));
+  if (options.audit) app.use(adminAuditTrail(options.audit, options.logger), auditAdminRouter(options.audit));
   app.use(
     createAdminRouter({
       service: 'kms',

@@ -5,7 +5,9 @@
  */
 import { Router, type Request, type RequestHandler } from 'express';
 import { ValidationError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { verifyAuditChain, type AuditLog } from './audit-log.js';
+import { holdAnswer } from './audited-answer.js';
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -16,7 +18,8 @@ function certificateSubject(req: Request): string | null {
   return name ? `certificate/${name}` : null;
 }
 
-export function adminAuditTrail(audit: AuditLog): RequestHandler {
+/** Each state-changing admin call's record is stored before its answer leaves (holdAnswer). */
+export function adminAuditTrail(audit: AuditLog, logger?: Logger): RequestHandler {
   return (req, res, next) => {
     if (req.method === 'GET' || req.method === 'HEAD') return next();
     const segments = req.path
@@ -25,19 +28,21 @@ export function adminAuditTrail(audit: AuditLog): RequestHandler {
       .filter(Boolean);
     const name = segments.filter((segment) => !ID.test(segment)).join('.');
     const resource = segments.find((segment) => ID.test(segment)) ?? null;
-    res.once('finish', () => {
-      const failed = res.statusCode >= 400;
-      void audit
-        .append({
+    holdAnswer(
+      res,
+      () => {
+        const failed = res.statusCode >= 400;
+        return audit.append({
           event: `${audit.product}.admin.${name}.${req.method.toLowerCase()}`,
           actor: (res.locals.adminActor as string | undefined) ?? certificateSubject(req),
           tenant: null,
           resource,
           outcome: failed ? 'failure' : 'success',
           reason: failed ? String(res.locals.problemCode ?? res.statusCode) : null,
-        })
-        .catch(() => undefined);
-    });
+        });
+      },
+      logger,
+    );
     next();
   };
 }

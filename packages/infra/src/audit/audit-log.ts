@@ -139,22 +139,33 @@ export class AuditLog {
    * Appends one event. In `tx`, it is written there and then (it commits or rolls back with the change it
    * records). Otherwise events are group-committed: everything appended while a write is under way goes
    * into the next transaction together, in order, so a busy service writes one chained batch instead of
-   * one transaction per request. The promise resolves once the record is stored.
+   * one transaction per request. The promise resolves once the record is stored; under a request context
+   * it is also registered there, so the request's answer can wait for it (audited-answer).
    */
   append(event: AuditEvent, tx?: Queryable): Promise<AuditRecord> {
     const span = trace.getActiveSpan()?.spanContext();
+    const context = currentRequestContext();
     const entry = {
       ts: (this.options.now?.() ?? new Date()).toISOString(),
       product: this.product,
       ...event,
-      request_id: currentRequestContext()?.requestId ?? null,
+      request_id: context?.requestId ?? null,
       trace_id: span?.traceId ?? null,
     };
-    if (tx) return this.#write(tx, [entry]).then(([record]) => record as AuditRecord);
-    return new Promise((done, fail) => {
-      this.#pending.push({ entry, done, fail });
-      this.#flushing ??= this.#drain();
-    });
+    const stored = tx
+      ? this.#write(tx, [entry]).then(([record]) => record as AuditRecord)
+      : new Promise<AuditRecord>((done, fail) => {
+          this.#pending.push({ entry, done, fail });
+          this.#flushing ??= this.#drain();
+        });
+    // Never rejects (nobody may be waiting): true once stored, false if it could not be.
+    context?.auditRecords?.push(
+      stored.then(
+        () => true,
+        () => false,
+      ),
+    );
+    return stored;
   }
 
   /** Resolves when every event appended so far is stored. */

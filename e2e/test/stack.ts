@@ -2,6 +2,7 @@
  * The product as a user runs it: Identity and the KMS as separate processes (`apps/* /dist/main.js`,
  * built by `pnpm test`), each with its own database, on TLS 1.3 from one generated CA. The KMS knows
  * Identity only by its issuer URL. Identity's access log is kept, so tests can count requests on its side.
+ * Stopping a stack fails if either audit chain is broken or holds a secret, token or plaintext.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { freePort, openDatabase } from '@cryptoutil/infra';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
+import { auditLeaks, deploymentSecrets, type ScannedRecord } from './audit-scan.js';
 
 const ROOT = resolve(import.meta.dirname ?? '.', '../..');
 const KMS_SCOPES = [
@@ -43,6 +45,12 @@ export interface Stack {
   rootCaPem: string;
   /** SPKI SHA-256 pins of the two server leaves (for a browser that must trust exactly them). */
   leafPins: string[];
+  /**
+   * Secrets, tokens and plaintexts the tests used: when the stack stops, neither product's audit log may
+   * contain any of them (nor the stack's own keys and the demo secrets, which are always checked).
+   */
+  secrets: Set<string>;
+  /** Verifies both audit chains and scans them (see audit-scan); rejects with the findings. */
   stop(): Promise<void>;
 }
 
@@ -181,6 +189,40 @@ export async function startStack(
     const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
     return createHash('sha256').update(spki).digest('base64');
   };
+  const secrets = new Set([
+    adminToken,
+    'e2e-cookie-key-0123456789abcdef0123456789',
+    'e2e-at-rest-key-0123456789abcdef0123456789',
+    'e2e-unseal-secret-0123456789abcdef0123456789',
+    ...(await deploymentSecrets(ROOT)),
+  ]);
+  const auditProblems = async (): Promise<string[]> => {
+    const problems: string[] = [];
+    for (const [product, service] of [
+      ['identity', identity],
+      ['kms', kms],
+    ] as const) {
+      if (service.child.exitCode !== null) continue; // a test stopped it on purpose
+      const get = async (path: string) => {
+        const res = await undiciFetch(`${service.adminUrl}${path}`, {
+          dispatcher: agent,
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        if (res.status !== 200) throw new Error(`${product} ${path}: ${res.status} ${await res.text()}`);
+        return res.json();
+      };
+      const verified = (await get('/admin/v1/audit/verify')) as { ok: boolean; reason?: string };
+      if (!verified.ok) problems.push(`${product} audit chain broken: ${verified.reason}`);
+      const records: ScannedRecord[] = [];
+      for (let page = 0; ; page++) {
+        const { items } = (await get(`/admin/v1/audit?size=1000&page=${page}`)) as { items: ScannedRecord[] };
+        records.push(...items);
+        if (items.length < 1000) break;
+      }
+      problems.push(...auditLeaks(product, records, secrets));
+    }
+    return problems;
+  };
   const stop = async (service: Service) => {
     if (service.child.exitCode !== null) return;
     const exited = new Promise((done) => service.child.once('exit', done));
@@ -197,7 +239,9 @@ export async function startStack(
     adminToken,
     rootCaPem: ca.rootPem,
     leafPins: [await pin('identity'), await pin('kms')],
+    secrets,
     async stop() {
+      const problems = await auditProblems().catch((error: unknown) => [`reading the audit logs failed: ${error}`]);
       await Promise.all([stop(kms), stop(identity)]);
       await agent.close();
       if (database.url !== 'sqlite') {
@@ -207,6 +251,7 @@ export async function startStack(
         }
         await db.close();
       }
+      if (problems.length > 0) throw new Error(`audit log problems:\n${problems.join('\n')}`);
     },
   };
 }
@@ -221,5 +266,7 @@ export async function kmsServiceToken(stack: Stack, scope: string): Promise<stri
     client.ClientSecretBasic(secret),
     { [client.customFetch]: stack.fetch as client.CustomFetch },
   );
-  return (await client.clientCredentialsGrant(service, { scope })).access_token;
+  const token = (await client.clientCredentialsGrant(service, { scope })).access_token;
+  stack.secrets.add(token);
+  return token;
 }

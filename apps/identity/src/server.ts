@@ -206,7 +206,9 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     publicApp.use('/demo', PAGE_CSP);
     publicApp.use(relyingPartyRouter({ issuer, kmsUrl: config.resources[0].uri, rootCaPem }));
   }
-  publicApp.use(jwtTokenEndpoints({ db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys) }));
+  publicApp.use(
+    jwtTokenEndpoints({ db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys), audit }),
+  );
   const protocol: RequestHandler = (req, res) => void handler(req, res);
   publicApp.use(protocol);
   publicApp.use(problemHandler({ logger }));

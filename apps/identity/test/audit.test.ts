@@ -108,6 +108,18 @@ describeEachDatabase('Identity audit trail', (db) => {
       () => expect('a reused refresh token').toBe('refused'),
       (error: unknown) => expect(error).toMatchObject({ error: 'invalid_grant' }),
     );
+    // Revocation: the owner revokes its token (jti recorded); a wrong secret is refused at both endpoints.
+    const service = await t.discover('kms-service', client.ClientSecretBasic(KMS_SERVICE_SECRET));
+    const serviceToken = (await client.clientCredentialsGrant(service, { scope: 'kms:read' })).access_token;
+    await client.tokenRevocation(service, serviceToken);
+    await client.tokenRevocation(impostor, serviceToken).then(
+      () => expect('a wrong client secret').toBe('refused'),
+      (error: unknown) => expect(error).toMatchObject({ status: 401 }),
+    );
+    await client.tokenIntrospection(impostor, serviceToken).then(
+      () => expect('a wrong client secret').toBe('refused'),
+      (error: unknown) => expect(error).toMatchObject({ status: 401 }),
+    );
     for (let attempt = 0; attempt < 5; attempt++) {
       await loginThroughForm(t, (await startPkce(spa)).url, 'lockable', `wrong-guess-${attempt}`);
     }
@@ -122,12 +134,21 @@ describeEachDatabase('Identity audit trail', (db) => {
       reason: 'invalid_client',
     });
     expect(count('identity.token.refused')).toBe(1);
+    const jti = String(JSON.parse(Buffer.from(serviceToken.split('.')[1]!, 'base64url').toString()).jti);
+    const revocations = records.filter((record) => record.event.includes('revoc') || record.event.endsWith('.revoked'));
+    expect(revocations.map((r) => [r.event, r.actor, r.resource, r.reason])).toEqual([
+      ['identity.grant.revoked', 'demo-spa', expect.any(String), null],
+      ['identity.token.revoked', 'kms-service', jti, null],
+      ['identity.token.revocation_refused', 'kms-service', null, 'invalid_client'],
+    ]);
+    expect(records.filter((record) => record.event === 'identity.introspection.refused')).toEqual([
+      expect.objectContaining({ actor: 'kms-service', reason: 'invalid_client' }),
+    ]);
     expect(records.filter((record) => record.event === 'identity.token.reuse_detected')).toEqual([
       expect.objectContaining({ actor: 'demo-spa', resource: 'refresh_token', reason: 'invalid_grant' }),
     ]);
-    expect(count('identity.grant.revoked')).toBe(1);
     const issued = records.filter((record) => record.event === 'identity.token.issued').map((r) => r.resource);
-    expect(issued).toEqual(['authorization_code', 'refresh_token']);
+    expect(issued).toEqual(['authorization_code', 'refresh_token', 'client_credentials']);
     // Five wrong passwords lock the account; the right password while locked still fails, as "locked".
     const lockable = records.filter((record) => record.actor === 'lockable').map((r) => [r.event, r.reason]);
     expect(lockable).toEqual([
@@ -136,7 +157,13 @@ describeEachDatabase('Identity audit trail', (db) => {
       ['identity.login.failed', 'locked'],
     ]);
     const stored = JSON.stringify(records);
-    for (const secret of ['not-the-client-secret', 'lockable-password-1', 'wrong-guess-', first.refresh_token!]) {
+    for (const secret of [
+      'not-the-client-secret',
+      'lockable-password-1',
+      'wrong-guess-',
+      first.refresh_token!,
+      serviceToken,
+    ]) {
       expect(stored).not.toContain(secret);
     }
     expect((await admin('GET', '/admin/v1/audit/verify')).body).toMatchObject({ ok: true });

@@ -57,6 +57,15 @@ describeEachDatabase('Identity TOTP second factor', (db) => {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
+  /** The audit events of one user (as actor), oldest first, as `event:reason`. */
+  const auditOf = async (userId: string) => {
+    await admin('GET', '/admin/v1/audit/verify'); // flushes pending group commits
+    const { items } = (await admin('GET', `/admin/v1/audit?actor=${userId}&size=100`)).body as {
+      items: { event: string; reason: string | null }[];
+    };
+    return items.map((item) => `${item.event}:${item.reason ?? ''}`);
+  };
+
   /** Password step through the real form; returns the browser and the page that follows it. */
   const password = async (username: string) => {
     const { verifier, state, url } = await startPkce(spa);
@@ -130,6 +139,14 @@ describeEachDatabase('Identity TOTP second factor', (db) => {
     // The next step's code is within the allowed drift and has not been used.
     const fresh = await submitCode(again, rfc6238(secret, Date.now() + 30_000), await replay.response.text());
     expect(fresh.url.startsWith(SPA_REDIRECT)).toBe(true);
+    expect(await auditOf(String(created.body.id))).toEqual([
+      'identity.login.password_verified:',
+      'identity.mfa.failed:invalid_code',
+      'identity.mfa.enrolled:',
+      'identity.login.password_verified:',
+      'identity.mfa.failed:invalid_code',
+      'identity.mfa.verified:',
+    ]);
   });
 
   it('locks the account after repeated wrong codes, and an administrator can reset the authenticator', async () => {
@@ -152,6 +169,13 @@ describeEachDatabase('Identity TOTP second factor', (db) => {
     // Even the right code is refused while locked.
     const refused = await submitCode(flow, rfc6238(secret, Date.now() + 30_000), html);
     expect(refused.response.status).toBe(401);
+    expect((await auditOf(id)).slice(-5)).toEqual([
+      'identity.mfa.failed:invalid_code',
+      'identity.mfa.failed:invalid_code',
+      'identity.mfa.failed:invalid_code',
+      'identity.login.locked:too_many_failures',
+      'identity.mfa.failed:locked',
+    ]);
 
     const reset = await admin('PATCH', `/admin/v1/users/${id}`, { reset_totp: true, unlock: true });
     expect(reset.body).toMatchObject({ totp_enrolled: false, locked_until: null });

@@ -210,7 +210,7 @@ export function interactionRouter(options: InteractionOptions): Router {
     const clientId = String(details.params.client_id);
     record(
       options,
-      result.ok ? 'identity.mfa.verified' : 'identity.mfa.failed',
+      result.ok ? (pending.enrolSecret ? 'identity.mfa.enrolled' : 'identity.mfa.verified') : 'identity.mfa.failed',
       result.ok ? result.user.id : result.userId,
       clientId,
       result.ok ? null : result.reason,

@@ -51,6 +51,9 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): Provid
       grantType(ctx),
     );
   });
+  provider.on('revocation.error', (ctx: EventContext, error: OAuthError) =>
+    append('identity.token.revocation_refused', ctx, 'failure', error.error ?? 'invalid_request', null),
+  );
   provider.on('grant.revoked', (ctx: EventContext, grantId: string) =>
     append('identity.grant.revoked', ctx, 'success', null, grantId),
   );

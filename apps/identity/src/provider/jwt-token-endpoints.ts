@@ -8,7 +8,7 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
-import { basicCredentials, type Database } from '@cryptoutil/infra';
+import { basicCredentials, type AuditEvent, type AuditLog, type Database } from '@cryptoutil/infra';
 import { findClient } from '../data/client-repository.js';
 import { isJtiRevoked, revokeJti } from '../data/revoked-token-repository.js';
 import { verifyClientSecret } from './client-secrets.js';
@@ -19,6 +19,8 @@ export interface JwtTokenEndpointOptions {
   provider: () => Provider;
   /** The public JWKS the tokens are verified with (current and recently rotated keys). */
   publicJwks: () => JSONWebKeySet;
+  /** Records revocations (token `jti` only) and refused client authentications. */
+  audit?: AuditLog;
 }
 
 type Body = Record<string, string | undefined>;
@@ -68,6 +70,15 @@ async function isActive(options: JwtTokenEndpointOptions, payload: JWTPayload): 
 
 export function jwtTokenEndpoints(options: JwtTokenEndpointOptions): Router {
   const router = Router();
+  const record = (event: string, actor: string | null, resource: string | null, reason: string | null) => {
+    const entry: AuditEvent = { event, actor, tenant: null, resource, outcome: reason ? 'failure' : 'success', reason };
+    void options.audit?.append(entry).catch(() => undefined);
+  };
+  const presentedClient = (req: Request, body: Body) =>
+    (basicCredentials(req.headers.authorization, { formEncoded: true })?.user ?? body.client_id ?? null)?.slice(
+      0,
+      200,
+    ) ?? null;
   // Parsed here as raw bytes so that non-JWT requests reach oidc-provider with their body intact.
   const raw = express.raw({ type: 'application/x-www-form-urlencoded', limit: '56kb' });
   const parse = (req: Request): Body =>
@@ -76,8 +87,10 @@ export function jwtTokenEndpoints(options: JwtTokenEndpointOptions): Router {
   router.post('/token/introspection', raw, async (req: Request, res: Response, next: NextFunction) => {
     const body = parse(req);
     if (!looksLikeJwt(body.token)) return next();
-    if (!(await authenticateClient(options.db, req, body)))
+    if (!(await authenticateClient(options.db, req, body))) {
+      record('identity.introspection.refused', presentedClient(req, body), null, 'invalid_client');
       return oauthError(res, 401, 'invalid_client', 'client authentication failed');
+    }
     const payload = await verifyAccessToken(options, body.token);
     res.set('Cache-Control', 'no-store');
     if (!payload || !(await isActive(options, payload))) return void res.json({ active: false });
@@ -88,11 +101,17 @@ export function jwtTokenEndpoints(options: JwtTokenEndpointOptions): Router {
     const body = parse(req);
     if (!looksLikeJwt(body.token)) return next();
     const clientId = await authenticateClient(options.db, req, body);
-    if (!clientId) return oauthError(res, 401, 'invalid_client', 'client authentication failed');
+    if (!clientId) {
+      record('identity.token.revocation_refused', presentedClient(req, body), null, 'invalid_client');
+      return oauthError(res, 401, 'invalid_client', 'client authentication failed');
+    }
     const payload = await verifyAccessToken(options, body.token);
     // RFC 7009: an invalid or foreign token is answered 200 too; only the token's own client may revoke it.
     if (payload && payload.client_id === clientId && typeof payload.jti === 'string') {
       await revokeJti(options.db, payload.jti, (payload.exp ?? 0) * 1000);
+      record('identity.token.revoked', clientId, payload.jti, null);
+    } else {
+      record('identity.token.revoked', clientId, null, payload ? 'not_owner' : 'invalid_token');
     }
     res.status(200).end();
   });

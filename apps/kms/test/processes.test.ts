@@ -292,6 +292,33 @@ postgres('two KMS processes on one PostgreSQL', () => {
     expect(kid).toBe(afterTierRotation.material_key_id);
   });
 
+  it('keeps one valid audit chain with both processes writing at once: every answered request recorded', async () => {
+    const audit = async (kms: Kms, path: string) => {
+      const res = await request(`${kms.adminUrl}${path}`, { dispatcher: client });
+      return (await res.body.json()) as { ok?: boolean; records?: number; items?: { seq: number; event: string }[] };
+    };
+    const created = await call(
+      one,
+      'POST',
+      '/elastickey',
+      JSON.stringify({ name: 'audited', description: '', algorithm: 'A256GCM/dir' }),
+    );
+    const id = (JSON.parse(created.text) as { elastic_key_id: string }).elastic_key_id;
+    const before = (await audit(two, '/admin/v1/audit/verify')).records ?? 0;
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, n) =>
+        call(n % 2 ? one : two, 'POST', `/elastickey/${id}/encrypt`, `message ${n}`, 'text/plain'),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array(100).fill(200));
+    // No flush on purpose: every answered request's record is already stored.
+    const newer = (await audit(one, `/admin/v1/audit?event=kms.encrypt&size=1000`)).items ?? [];
+    expect(newer.filter((record) => record.seq > before)).toHaveLength(100);
+    for (const kms of [one, two]) {
+      expect(await audit(kms, '/admin/v1/audit/verify')).toMatchObject({ ok: true, records: before + 100 });
+    }
+  });
+
   it('refuses a request to the admin listener without a client certificate', async () => {
     const anonymous = new Agent({ connect: { ca: ca.rootPem } });
     await expect(request(`${one.adminUrl}/admin/v1/livez`, { dispatcher: anonymous })).rejects.toThrow();

@@ -29,6 +29,7 @@ import {
   swaggerRouter,
   type Database,
   type Logger,
+  answerClientErrors,
 } from '@cryptoutil/infra';
 import { publicJwk, type JSONWebKeySet, type JWK } from '@cryptoutil/jose-authority';
 import { closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
@@ -132,6 +133,8 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     publicApp,
     adminApp,
   );
+  // What Node's parser refuses (e.g. oversized headers) is answered as problem+json too.
+  for (const server of [publicServer, adminServer]) answerClientErrors(server);
   const host = config.server.bind_address;
   const hostInUrl = urlHost(host);
   const publicPort = await listen(publicServer, host, config.server.public_port);

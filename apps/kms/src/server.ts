@@ -13,6 +13,7 @@ import {
   tracedFetch,
   type Database,
   type Logger,
+  answerClientErrors,
 } from '@cryptoutil/infra';
 import { clientTlsOptions, closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import { createAdminApp } from './api/admin.js';
@@ -195,6 +196,8 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     publicApp,
     adminApp,
   );
+  // What Node's parser refuses (e.g. oversized headers) is answered as problem+json too.
+  for (const server of [publicServer, adminServer]) answerClientErrors(server);
   const host = config.server.bind_address;
   const hostInUrl = urlHost(host);
   const publicPort = await listen(publicServer, host, config.server.public_port);

@@ -5,7 +5,7 @@
 import https from 'node:https';
 import type { RequestHandler } from 'express';
 import request from 'supertest';
-import type { Database } from '@cryptoutil/infra';
+import { answerClientErrors, type Database } from '@cryptoutil/infra';
 import { createCaHierarchy, issueLeaf, serverTlsOptions } from '@cryptoutil/tls';
 import { createAdminApp } from '../src/api/admin.js';
 import { createPublicApp, type PublicAppOptions } from '../src/api/app.js';
@@ -75,6 +75,7 @@ export async function startTestKms(
       ...(options.audit ? { audit: options.audit } : {}),
     }),
   );
+  answerClientErrors(server);
   const adminServer = https.createServer(
     serverTlsOptions({ chain, key, rootCa: rootPem }),
     createAdminApp(service, {

@@ -1,9 +1,9 @@
 import express from 'express';
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import request from 'supertest';
-import { applySecurityDefaults, chooseRequestId, tokenBucketLimiter } from './http-security.js';
+import { answerClientErrors, applySecurityDefaults, chooseRequestId, tokenBucketLimiter } from './http-security.js';
 import { notFoundHandler, problemHandler } from './problem.js';
 import { currentRequestContext } from './request-context.js';
 
@@ -12,12 +12,12 @@ function buildApp(options: Parameters<typeof applySecurityDefaults>[1] = {}) {
   app.post('/echo', (req, res) => {
     res.json({
       body: req.body instanceof Buffer ? `bytes:${req.body.length}` : (req.body as unknown),
-      context: currentRequestContext(),
+      context: { requestId: currentRequestContext()?.requestId },
     });
   });
   app.get('/context', async (_req, res) => {
     await new Promise((resolve) => setTimeout(resolve, 5));
-    res.json({ context: currentRequestContext() });
+    res.json({ context: { requestId: currentRequestContext()?.requestId } });
   });
   app.get('/slow', (_req, res, next) => {
     setTimeout(() => {
@@ -135,6 +135,44 @@ describe('body parsers', () => {
       .send('x'.repeat(1024 * 1024 + 1));
     expect(big.status).toBe(413);
     expect(big.body.limit_bytes).toBe(1024 * 1024);
+  });
+
+  it('read and drop a body of any other type (handlers see none), with the same limit', async () => {
+    const html = await request(app).post('/echo').set('Content-Type', 'text/html').send('<b>hi</b>');
+    expect([html.status, html.body.body]).toEqual([200, undefined]);
+    const big = await request(app)
+      .post('/echo')
+      .set('Content-Type', 'application/x-www-form-urlencoded')
+      .serialize((data: unknown) => data as string)
+      .send('x'.repeat(1024 * 1024 + 1));
+    expect([big.status, big.body.code]).toEqual([413, 'payload_too_large']);
+  });
+});
+
+describe('answerClientErrors', () => {
+  it('answers what the HTTP parser refuses (oversized headers, a malformed request) as problem+json', async () => {
+    const server = answerClientErrors(http.createServer(buildApp()));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const raw = async (text: string) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.end(text);
+      let answer = '';
+      for await (const chunk of socket) answer += String(chunk);
+      return answer;
+    };
+    try {
+      const oversized = await raw(`GET /context HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`);
+      expect(oversized).toMatch(/^HTTP\/1\.1 431 /);
+      expect(oversized).toContain('Content-Type: application/problem+json');
+      expect(JSON.parse(oversized.split('\r\n\r\n')[1]!)).toMatchObject({ status: 431, code: 'headers_too_large' });
+      const malformed = await raw('NOT A REQUEST\r\n\r\n');
+      expect(malformed).toMatch(/^HTTP\/1\.1 400 /);
+      expect(malformed).toContain('"code":"malformed_request"');
+    } finally {
+      server.close();
+    }
   });
 });
 

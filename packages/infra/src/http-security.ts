@@ -11,10 +11,12 @@
  * - An optional `RateLimiter` refuses with 429 and `Retry-After`.
  */
 import express, { type Express, type Request, type RequestHandler } from 'express';
+import { STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import helmet, { type HelmetOptions } from 'helmet';
 import { v7 as uuidv7 } from 'uuid';
 import { RequestTimeoutError, TooManyRequestsError } from './errors.js';
-import { sendProblem } from './problem.js';
+import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, sendProblem } from './problem.js';
 import { runWithRequestContext } from './request-context.js';
 import { tracingMiddleware } from './tracing.js';
 
@@ -139,7 +141,51 @@ export function bodyParsers(limit: number, rawTypes: readonly string[] = []): Re
     express.json({ limit, type: ['application/json', 'application/*+json'] }),
     express.text({ limit, type: 'text/plain' }),
     express.raw({ limit, type: ['application/octet-stream', ...rawTypes] }),
+    drainOtherBodies(limit),
   ];
+}
+
+/**
+ * A body of any other content type is read and dropped (same limit, 413 beyond it), so a handler that
+ * answers without it (401, 415) is not left with megabytes of unread upload stalling the connection.
+ */
+function drainOtherBodies(limit: number): RequestHandler {
+  const read = express.raw({ limit, type: () => true });
+  return (req, res, next) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (req.readableEnded || !hasBody) return next(); // parsed above, or nothing to read
+    read(req, res, (error?: unknown) => {
+      req.body = undefined;
+      next(error);
+    });
+  };
+}
+
+/** Problem codes for what Node's HTTP parser refuses before Express sees the request. */
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout'],
+};
+
+/**
+ * Requests Node's parser refuses (oversized headers, a malformed request line or header) are answered with
+ * a problem+json like every other error, instead of Node's bare text, and the connection is closed.
+ */
+export function answerClientErrors(server: Server): Server {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, code] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'malformed_request'];
+    const title = STATUS_CODES[status] ?? 'Bad Request';
+    const body = JSON.stringify({ type: `${PROBLEM_TYPE_BASE}${code}`, title, status, code });
+    socket.end(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
 }
 
 export function applySecurityDefaults(app: Express, options: SecurityOptions = {}): Express {

@@ -1,6 +1,6 @@
 /** Identity configuration: one typed object parsed once at startup; defaults local and secure. */
 import { z } from 'zod';
-import { databaseConfigSchema, telemetryConfigSchema } from '@cryptoutil/infra';
+import { databaseConfigSchema, rateLimitSchema, telemetryConfigSchema } from '@cryptoutil/infra';
 import { KMS_SCOPES } from './domain/scopes.js';
 
 const secret = z.string().min(32, 'needs at least 32 characters (use a file:// secret reference)');
@@ -53,6 +53,17 @@ export const identityConfigSchema = z.strictObject({
         .min(60)
         .default(8 * 3600),
       signing_key_rotation_days: z.number().int().min(1).default(30),
+    })
+    .prefault({}),
+  /** Per-key token buckets (429 with Retry-After); each `{burst, per_second}` or null (off). */
+  rate_limits: z
+    .strictObject({
+      /** Password and second-factor submissions per client IP. */
+      login_per_ip: rateLimitSchema.default({ burst: 30, per_second: 5 }),
+      /** Token requests per presented client credential (the Authorization header). */
+      token_per_client: rateLimitSchema.default({ burst: 200, per_second: 100 }),
+      /** Token requests per client IP. */
+      token_per_ip: rateLimitSchema.default({ burst: 400, per_second: 200 }),
     })
     .prefault({}),
   login: z

@@ -24,6 +24,10 @@ import {
   AuditLog,
   adminAuditTrail,
   answerAfterAuditRecords,
+  byAuthorization,
+  byClientIp,
+  limitRequests,
+  limiterFrom,
   auditAdminRouter,
   sharedStylesheet,
   swaggerRouter,
@@ -188,8 +192,18 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   }
   publicApp.use(helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } }));
   publicApp.get('/assets/cryptoutil.css', sharedStylesheet());
-  publicApp.use('/interaction', PAGE_CSP);
-  publicApp.use('/session/end', PAGE_CSP);
+  const limits = config.rate_limits;
+  publicApp.post(
+    '/token',
+    limitRequests(limiterFrom(limits.token_per_ip), byClientIp),
+    limitRequests(limiterFrom(limits.token_per_client), byAuthorization),
+  );
+  publicApp.post(
+    ['/interaction/:uid/login', '/interaction/:uid/totp'],
+    limitRequests(limiterFrom(limits.login_per_ip), byClientIp),
+  );
+  // Every answer carries the page policy: pages need nothing more, and JSON or a redirect body needs nothing.
+  publicApp.use(PAGE_CSP);
   publicApp.use(
     interactionRouter({
       provider: currentProvider,
@@ -206,7 +220,6 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     ),
   );
   if (options.demoSeed && config.resources[0]) {
-    publicApp.use('/demo', PAGE_CSP);
     publicApp.use(relyingPartyRouter({ issuer, kmsUrl: config.resources[0].uri, rootCaPem }));
   }
   publicApp.use(

@@ -4,6 +4,7 @@ import {
   DEFAULT_BODY_LIMIT_BYTES,
   databaseConfigSchema,
   isPasswordHash,
+  rateLimitSchema,
   telemetryConfigSchema,
 } from '@cryptoutil/infra';
 import { AUTH_METHODS } from './api/authentication.js';
@@ -38,6 +39,17 @@ export const kmsConfigSchema = z.strictObject({
       shares: z.number().int().min(1).default(5),
       /** The secrets themselves, usually `file:///run/secrets/unseal_1of5` references. */
       secrets: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  /** Per-key token buckets (429 with Retry-After); each `{burst, per_second}` or null (off). */
+  rate_limits: z
+    .strictObject({
+      /** Password sign-ins (browser login, HTTP Basic) per client IP: PBKDF2 is expensive on purpose. */
+      login_per_ip: rateLimitSchema.default({ burst: 30, per_second: 5 }),
+      /** Crypto operations (encrypt, decrypt, sign, verify, generate) per authenticated caller. */
+      crypto_per_client: rateLimitSchema.default({ burst: 2000, per_second: 1000 }),
+      /** Crypto operations per client IP, whoever the caller claims to be. */
+      crypto_per_ip: rateLimitSchema.default({ burst: 4000, per_second: 2000 }),
     })
     .prefault({}),
   keys: z

@@ -18,6 +18,7 @@ import {
 import { clientTlsOptions, closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import { createAdminApp } from './api/admin.js';
 import { createPublicApp } from './api/app.js';
+import { kmsRateLimiters } from './api/rate-limits.js';
 import { Barrier } from './barrier/barrier.js';
 import { UnsealError, deriveUnsealKeys } from './barrier/unseal.js';
 import type { KmsConfig } from './config.js';
@@ -168,6 +169,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       ? { access: (req, res, next) => (access as RequestHandler)(req, res, next), browser: { login, sessions } }
       : {}),
     audit,
+    rateLimits: kmsRateLimiters(config.rate_limits),
     bodyLimitBytes: config.server.body_limit_bytes,
     ...(options.extraRouters ? { extraRouters: options.extraRouters } : {}),
   });

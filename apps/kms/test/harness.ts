@@ -55,7 +55,7 @@ export interface TestKms {
 
 export async function startTestKms(
   db: Database,
-  options: Pick<PublicAppOptions, 'bodyLimitBytes' | 'browser' | 'audit'> & {
+  options: Pick<PublicAppOptions, 'bodyLimitBytes' | 'browser' | 'audit' | 'rateLimits'> & {
     access?: RequestHandler;
     realms?: Realms;
   } = {},
@@ -73,6 +73,7 @@ export async function startTestKms(
       ...(options.access ? { access: options.access } : {}),
       ...(options.browser ? { browser: options.browser } : {}),
       ...(options.audit ? { audit: options.audit } : {}),
+      ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
     }),
   );
   answerClientErrors(server);

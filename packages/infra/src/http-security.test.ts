@@ -44,6 +44,7 @@ describe('applySecurityDefaults headers', () => {
       "default-src 'none';frame-ancestors 'none';base-uri 'none';form-action 'none'",
     );
     expect(res.headers['referrer-policy']).toBe('no-referrer');
+    expect(res.headers['cache-control']).toBe('no-store');
   });
 
   it('lets an app override the CSP (e.g. a login page)', async () => {

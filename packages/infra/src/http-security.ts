@@ -182,7 +182,8 @@ export function answerClientErrors(server: Server): Server {
     const body = JSON.stringify({ type: `${PROBLEM_TYPE_BASE}${code}`, title, status, code });
     socket.end(
       `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n` +
+        `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
     );
   });
   return server;
@@ -195,6 +196,11 @@ export function applySecurityDefaults(app: Express, options: SecurityOptions = {
   app.use(requestIdMiddleware());
   // HelmetOptions is a union (legacy aliases exclude their new names), so a spread needs the cast.
   app.use(helmet({ ...API_HELMET_OPTIONS, ...options.helmet } as HelmetOptions));
+  // API answers carry keys, ciphertexts and tokens: never cached unless a route says otherwise (static files).
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   if (timeoutMs > 0) app.use(requestTimeoutMiddleware(timeoutMs));
   if (options.rateLimiter) {
     app.use(rateLimitMiddleware(options.rateLimiter, options.rateLimitKey ?? ((req) => req.ip ?? 'unknown')));

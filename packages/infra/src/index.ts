@@ -2,6 +2,7 @@ export * from './cli-args.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './http-security.js';
+export * from './rate-limits.js';
 export * from './logger.js';
 export * from './problem.js';
 export * from './request-context.js';

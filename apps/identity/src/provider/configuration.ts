@@ -10,7 +10,7 @@ import Provider, {
   type Configuration,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
-import type { Database } from '@cryptoutil/infra';
+import { NotFoundError, PROBLEM_CONTENT_TYPE, problemBody, type Database } from '@cryptoutil/infra';
 import type { JWK } from '@cryptoutil/jose-authority';
 import type { IdentityConfig } from '../config.js';
 import { findClient } from '../data/client-repository.js';
@@ -178,6 +178,15 @@ export function createProvider(options: ProviderOptions): Provider {
   };
   const provider = new Provider(options.issuer, configuration);
   verifyHashedClientSecrets(provider);
+  // A path or method the provider does not serve is a problem+json 404 like everywhere else (not Koa's text).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.status = 404;
+      ctx.type = PROBLEM_CONTENT_TYPE;
+      ctx.body = JSON.stringify(problemBody(new NotFoundError(), { instance: ctx.path }));
+    }
+  });
   provider.on('grant.success', (ctx: { oidc?: { params?: { grant_type?: unknown } } }) => {
     countTokensIssued(String(ctx.oidc?.params?.grant_type ?? 'unknown'));
   });

@@ -13,6 +13,12 @@ import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { tenantSelection } from './tenant-selection.js';
 import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
+import {
+  limitsAfterAuthentication,
+  limitsBeforeAuthentication,
+  loginLimit,
+  type KmsRateLimiters,
+} from './rate-limits.js';
 
 export const SERVICE_API_PREFIX = '/service/api/v1';
 export const BROWSER_API_PREFIX = '/browser/api/v1';
@@ -28,6 +34,8 @@ export interface PublicAppOptions {
   browser?: BrowserSessionOptions;
   /** One audit event per API operation. */
   audit?: AuditLog;
+  /** Sign-in and crypto rate limits (none when absent). */
+  rateLimits?: KmsRateLimiters;
 }
 
 export function createPublicApp(tenants: TenantDirectory, options: PublicAppOptions = {}): Express {
@@ -43,13 +51,23 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
   const trail: RequestHandler = options.audit
     ? apiAuditTrail(options.audit, options.logger)
     : (_req, _res, next) => next();
-  service.use(trail);
+  const limits = options.rateLimits ?? {};
+  service.use(trail, ...limitsBeforeAuthentication(limits));
   if (options.access) service.use(options.access);
+  service.use(limitsAfterAuthentication(limits));
   app.use(SERVICE_API_PREFIX, service.use(resources));
   app.use(
     BROWSER_API_PREFIX,
     options.browser
-      ? Router().use(trail, browserSessionRouter(options.browser), browserAccess(options.browser.sessions), resources)
+      ? Router().use(
+          trail,
+          loginLimit(limits),
+          ...limitsBeforeAuthentication(limits),
+          browserSessionRouter(options.browser),
+          browserAccess(options.browser.sessions),
+          limitsAfterAuthentication(limits),
+          resources,
+        )
       : service,
   );
   app.use(notFoundHandler());

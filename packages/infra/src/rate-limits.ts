@@ -1,0 +1,54 @@
+/**
+ * Configured rate limits (issue #10): a token bucket per key (client IP, or a credential) in process
+ * memory, refusing with `429 too_many_requests` and `Retry-After`. Each limit is `{burst, per_second}` or
+ * `null` (off). With several instances each keeps its own buckets, so the effective limit is the
+ * configured one times the instance count.
+ */
+import { createHash } from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import { TooManyRequestsError } from './errors.js';
+import { tokenBucketLimiter, type RateLimiter } from './http-security.js';
+
+export const rateLimitSchema = z
+  .strictObject({
+    /** Requests allowed at once per key. */
+    burst: z.number().int().min(1),
+    /** Sustained requests per second per key. */
+    per_second: z.number().positive(),
+  })
+  .nullable();
+
+export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
+
+/** The limiter of one configured limit, or undefined when it is off. */
+export function limiterFrom(config: RateLimitConfig): RateLimiter | undefined {
+  return config ? tokenBucketLimiter({ capacity: config.burst, refillPerSecond: config.per_second }) : undefined;
+}
+
+/**
+ * Refuses with 429 once `keyOf`'s bucket is empty; requests without a key (undefined) and limits that are
+ * off pass.
+ */
+export function limitRequests(
+  limiter: RateLimiter | undefined,
+  keyOf: (req: Request, res: Response) => string | undefined,
+): RequestHandler {
+  if (!limiter) return (_req, _res, next) => next();
+  return (req, res, next) => {
+    const key = keyOf(req, res);
+    if (key === undefined) return next();
+    const decision = limiter.consume(key);
+    if (decision.allowed) next();
+    else next(new TooManyRequestsError(Math.max(1, Math.ceil(decision.retryAfterSeconds))));
+  };
+}
+
+/** The client's address (the socket's, unless the app trusts a proxy). */
+export const byClientIp = (req: Request): string => `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+
+/** A presented `Authorization` credential, as a hash (the secret itself is never kept). */
+export const byAuthorization = (req: Request): string | undefined => {
+  const header = req.headers.authorization;
+  return header ? `credential:${createHash('sha256').update(header).digest('base64url')}` : undefined;
+};

@@ -3,132 +3,27 @@
  * same or other unseal secrets, and two processes sharing one PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { isCanonicalUuid, uuidv7 } from '@cryptoutil/infra';
 import { testPostgresUrl } from '@cryptoutil/infra/testing';
-import { loadOrCreateCa, loadOrIssueLeaf, type StoredCa } from '@cryptoutil/tls';
 import { demoCredentialTable, loadDemoSeed } from '../src/domain/demo-seed.js';
+import {
+  SECRETS,
+  call,
+  ca,
+  client,
+  dir,
+  setUpProcesses,
+  startProcess,
+  stop,
+  tearDownProcesses,
+  writeConfig,
+  type Kms,
+} from './process-harness.js';
 
-const MAIN = resolve(import.meta.dirname ?? '.', '../dist/main.js');
-const SECRETS = [1, 2, 3, 4, 5].map((n) => `process-test-unseal-secret-${n}-of-5-abcdefghijklmnop`);
-
-interface Kms {
-  child: ChildProcess;
-  publicUrl: string;
-  adminUrl: string;
-  output: () => string;
-}
-
-let dir: string;
-let ca: StoredCa;
-let client: Agent;
-
-async function writeConfig(
-  name: string,
-  databaseUrl: string,
-  secrets: readonly string[],
-  schema?: string,
-  extra: readonly string[] = [],
-): Promise<string> {
-  const secretFiles: string[] = [];
-  for (const [index, secret] of secrets.entries()) {
-    const file = join(dir, `${name}-unseal-${index}.secret`);
-    await writeFile(file, secret, { mode: 0o600 });
-    secretFiles.push(`    - file://${file}`);
-  }
-  const config = [
-    'server:',
-    '  public_port: 0',
-    '  admin_port: 0',
-    'database:',
-    `  url: ${databaseUrl}`,
-    ...(schema ? [`  schema: ${schema}`] : []),
-    'tls:',
-    `  dir: ${join(dir, 'tls')}`,
-    'unseal:',
-    '  secrets:',
-    ...secretFiles,
-    'log:',
-    '  level: debug',
-    ...extra,
-    '',
-  ].join('\n');
-  const path = join(dir, `${name}-${uuidv7()}.yml`);
-  await writeFile(path, config);
-  return path;
-}
-
-/** Starts main.js; resolves when it logs its URLs, rejects with its stderr when it exits first. */
-function startProcess(configPath: string, flags: readonly string[] = []): Promise<Kms> {
-  const child = spawn(process.execPath, [MAIN, '--config', configPath, ...flags], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  return new Promise((resolvePromise, reject) => {
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const started = stdout
-        .split('\n')
-        .filter((line) => line.includes('"kms started"'))
-        .map((line) => JSON.parse(line) as { public_url: string; admin_url: string })[0];
-      if (started) {
-        resolvePromise({
-          child,
-          publicUrl: started.public_url,
-          adminUrl: started.admin_url,
-          output: () => stdout + stderr,
-        });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exit ${code}: ${stderr.trim()}`)));
-  });
-}
-
-async function stop(kms: Kms): Promise<void> {
-  if (kms.child.exitCode !== null) return;
-  const exited = new Promise((done) => kms.child.once('exit', done));
-  kms.child.kill('SIGTERM');
-  await exited;
-}
-
-async function call(
-  kms: Kms,
-  method: string,
-  path: string,
-  body?: string,
-  type = 'application/json',
-  headers: Record<string, string> = {},
-) {
-  const res = await request(`${kms.publicUrl}/service/api/v1${path}`, {
-    method: method as 'GET',
-    dispatcher: client,
-    headers: { ...headers, ...(body === undefined ? {} : { 'content-type': type }) },
-    ...(body === undefined ? {} : { body }),
-  });
-  return { status: res.statusCode, text: await res.body.text() };
-}
-
-beforeAll(async () => {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run pnpm build (pnpm test does)`);
-  dir = await mkdtemp(join(tmpdir(), 'kms-process-'));
-  ca = await loadOrCreateCa(join(dir, 'tls'));
-  const leaf = await loadOrIssueLeaf(join(dir, 'tls'), 'test-client', ca, {
-    commonName: 'test-client',
-    usage: 'client',
-  });
-  client = new Agent({ connect: { ca: ca.rootPem, cert: leaf.chainPem, key: leaf.keyPem } });
-});
-
-afterAll(async () => {
-  await client.close();
-});
+beforeAll(setUpProcesses);
+afterAll(tearDownProcesses);
 
 describe('KMS processes on SQLite', () => {
   it('keeps keys usable across a restart with the same secrets and refuses other secrets without touching data', async () => {

@@ -3,9 +3,13 @@
  * table keyed by (model, id), with the grant id, user code and uid as indexed columns for the lookups
  * oidc-provider makes. Expired rows read as missing and are swept by `deleteExpiredOidcModels`.
  * Payloads hold tokens, so they are never logged.
+ *
+ * Consuming (an authorization code, a rotated refresh token) is a compare-and-set: of concurrent requests
+ * presenting the same code or refresh token, on any number of instances, exactly one wins; every other
+ * one is treated as reuse: the whole grant is revoked and the request refused with `invalid_grant`.
  */
 import { sql } from 'drizzle-orm';
-import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '@cryptoutil/infra';
 
 type Row = { payload: string; consumed_at: number | string | null };
@@ -16,6 +20,12 @@ function toPayload(row: Row | undefined): AdapterPayload | undefined {
   if (row.consumed_at !== null) payload.consumed = Math.floor(Number(row.consumed_at) / 1000);
   return payload;
 }
+
+/** oidc-provider's own words for a reused code or token (the audit log tells reuse by them). */
+const REUSED: Record<string, string> = {
+  RefreshToken: 'refresh token already used',
+  AuthorizationCode: 'authorization code already consumed',
+};
 
 export function oidcAdapterFactory(db: Database, options: { now?: () => number } = {}): AdapterFactory {
   const now = options.now ?? Date.now;
@@ -40,7 +50,18 @@ export function oidcAdapterFactory(db: Database, options: { now?: () => number }
       findByUid: (uid) => findBy('uid', uid),
       findByUserCode: (userCode) => findBy('user_code', userCode),
       async consume(id) {
-        await db.run(sql`UPDATE identity_oidc_models SET consumed_at = ${now()} WHERE model = ${model} AND id = ${id}`);
+        const won = await db.run(sql`UPDATE identity_oidc_models SET consumed_at = ${now()}
+          WHERE model = ${model} AND id = ${id} AND consumed_at IS NULL`);
+        if (won > 0) return;
+        // Someone consumed it first (a concurrent request, maybe on another instance): reuse.
+        const [row] = await db.all<{ grant_id: string | null }>(
+          sql`SELECT grant_id FROM identity_oidc_models WHERE model = ${model} AND id = ${id}`,
+        );
+        if (row?.grant_id) {
+          await db.run(sql`DELETE FROM identity_oidc_models
+            WHERE grant_id = ${row.grant_id} OR (model = 'Grant' AND id = ${row.grant_id})`);
+        }
+        throw new errors.InvalidGrant(REUSED[model] ?? 'grant already used');
       },
       async destroy(id) {
         await db.run(sql`DELETE FROM identity_oidc_models WHERE model = ${model} AND id = ${id}`);

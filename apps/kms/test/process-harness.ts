@@ -32,6 +32,7 @@ export async function writeConfig(
   secrets: readonly string[],
   schema?: string,
   extra: readonly string[] = [],
+  databaseLines: readonly string[] = [],
 ): Promise<string> {
   const secretFiles: string[] = [];
   for (const [index, secret] of secrets.entries()) {
@@ -46,6 +47,7 @@ export async function writeConfig(
     'database:',
     `  url: ${databaseUrl}`,
     ...(schema ? [`  schema: ${schema}`] : []),
+    ...databaseLines,
     'tls:',
     `  dir: ${join(dir, 'tls')}`,
     'unseal:',

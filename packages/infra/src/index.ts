@@ -8,6 +8,7 @@ export * from './problem.js';
 export * from './request-context.js';
 export * from './secrets.js';
 export * from './db/database.js';
+export * from './db/unavailable.js';
 export * from './db/migrations.js';
 export * from './health.js';
 export * from './ids.js';

@@ -10,7 +10,13 @@ import Provider, {
   type Configuration,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
-import { NotFoundError, PROBLEM_CONTENT_TYPE, problemBody, type Database } from '@cryptoutil/infra';
+import {
+  NotFoundError,
+  PROBLEM_CONTENT_TYPE,
+  isDatabaseUnavailable,
+  problemBody,
+  type Database,
+} from '@cryptoutil/infra';
 import type { JWK } from '@cryptoutil/jose-authority';
 import type { IdentityConfig } from '../config.js';
 import { findClient } from '../data/client-repository.js';
@@ -185,6 +191,18 @@ export function createProvider(options: ProviderOptions): Provider {
       ctx.status = 404;
       ctx.type = PROBLEM_CONTENT_TYPE;
       ctx.body = JSON.stringify(problemBody(new NotFoundError(), { instance: ctx.path }));
+    }
+  });
+  // The database being unreachable is not a server bug: 503 with Retry-After, OAuth's temporarily_unavailable.
+  provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => {
+    if (!isDatabaseUnavailable(error)) return;
+    ctx.status = 503;
+    ctx.set('Retry-After', '1');
+    if (ctx.type !== 'text/html') {
+      ctx.body = {
+        error: 'temporarily_unavailable',
+        error_description: 'The database cannot be reached; retry shortly.',
+      };
     }
   });
   provider.on('grant.success', (ctx: { oidc?: { params?: { grant_type?: unknown } } }) => {

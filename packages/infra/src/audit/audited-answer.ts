@@ -2,7 +2,7 @@
  * No answer before its audit record: a response is held at `res.end` until the records it carries are
  * stored, so a crash loses no record of anything a client was told happened. If a record cannot be stored,
  * the client gets `503 audit_unavailable` instead of the answer (as Vault refuses to answer when no audit
- * device can log). Records still go through the audit log's group commit, so holding costs latency (one
+ * device can log); an answer that is already a 5xx failure leaves unchanged. Records still go through the audit log's group commit, so holding costs latency (one
  * commit), not throughput.
  */
 import type { RequestHandler, Response } from 'express';
@@ -21,11 +21,13 @@ function auditUnavailable(res: Response, end: (...args: unknown[]) => unknown): 
   }
   const error = new ServiceUnavailableError('audit_unavailable', {
     detail: 'The audit log could not record this request; retry later.',
+    headers: { 'Retry-After': '1' },
   });
   const body = JSON.stringify(problemBody(error, { instance: res.req.originalUrl.split('?')[0] }));
   for (const name of ['content-length', 'etag', 'content-type', 'content-encoding']) res.removeHeader(name);
   res.statusCode = error.status;
   res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   end(body);
 }
@@ -50,7 +52,9 @@ export function holdAnswer(res: Response, work: () => Promise<unknown>, logger?:
       () => end(...args),
       (error: unknown) => {
         logger?.error('writing the audit log failed; the request is answered 503', { error });
-        auditUnavailable(res, end);
+        // A failure answer claims nothing happened, so it may leave as it is (e.g. database_unavailable).
+        if (res.statusCode >= 500) end(...args);
+        else auditUnavailable(res, end);
       },
     );
     return res;

@@ -17,6 +17,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { ConfigError } from '../errors.js';
 import { telemetryActive } from '../telemetry.js';
 import { withSpan } from '../tracing.js';
+import { unlessUnavailable } from './unavailable.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -130,15 +131,17 @@ function sqliteQueryable(connection: BetterSqlite3.Database): Queryable {
     dialect: 'sqlite',
     async all<T extends Row>(query: SQL) {
       const { sql: text, params } = sqliteDialect.sqlToQuery(query);
-      const statement = connection.prepare(text);
-      return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[];
+      return unlessUnavailable(async () => {
+        const statement = connection.prepare(text);
+        return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[];
+      });
     },
     async run(query: SQL) {
       const { sql: text, params } = sqliteDialect.sqlToQuery(query);
-      return connection.prepare(text).run(...params).changes;
+      return unlessUnavailable(async () => connection.prepare(text).run(...params).changes);
     },
     async exec(text: string) {
-      connection.exec(text);
+      await unlessUnavailable(async () => connection.exec(text));
     },
   });
 }
@@ -240,14 +243,18 @@ function postgresQueryable(client: postgres.Sql | postgres.TransactionSql): Quer
     dialect: 'postgres',
     async all<T extends Row>(query: SQL) {
       const { sql: text, params } = pgDialect.sqlToQuery(query);
-      return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
+      return unlessUnavailable(
+        async () => (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
+      );
     },
     async run(query: SQL) {
       const { sql: text, params } = pgDialect.sqlToQuery(query);
-      return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])).count;
+      return unlessUnavailable(
+        async () => (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])).count,
+      );
     },
     async exec(text: string) {
-      await client.unsafe(text);
+      await unlessUnavailable(() => client.unsafe(text));
     },
   });
 }
@@ -264,7 +271,7 @@ function openPostgres(url: string, config: z.output<typeof databaseConfigSchema>
   const db: Database = {
     ...direct,
     async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
-      return (await client.begin((tx) => work(postgresQueryable(tx)))) as T;
+      return unlessUnavailable(async () => (await client.begin((tx) => work(postgresQueryable(tx)))) as T);
     },
     async ping(timeoutMs = 2000) {
       let timer: NodeJS.Timeout | undefined;

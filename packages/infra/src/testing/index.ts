@@ -121,3 +121,5 @@ export function describeEachDatabase(title: string, body: (ctx: DatabaseTestCont
   }
 }
 export * from './otlp-receiver.js';
+
+export { TcpOutage } from './tcp-outage.js';

@@ -17,6 +17,8 @@ export interface ScannedRecord {
 const ID_FIELDS = new Set(['seq', 'ts', 'hash', 'prev_hash', 'trace_id', 'request_id']);
 /** A JWS/JWE compact header, or a base64url run long enough to be a key, token or secret. */
 const TOKEN_SHAPED = [/eyJ[A-Za-z0-9_-]{8,}/, /[A-Za-z0-9+/_-]{40,}/];
+/** Events whose resource is a grant id or a token's `jti`. */
+const ID_RESOURCES = new Set(['identity.grant.revoked', 'identity.token.revoked']);
 /** UUIDs (record, realm and user ids) are not secrets; they are taken out before the shape test. */
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 
@@ -41,8 +43,8 @@ export function auditLeaks(product: string, records: ScannedRecord[], secrets: I
       if (typeof value !== 'string' || ID_FIELDS.has(field)) continue;
       const where = `${product} #${record.seq} ${record.event}: ${field}`;
       if (known.some((secret) => value.includes(secret))) findings.push(`${where} contains a known secret`);
-      // oidc-provider's grant ids are long random ids, not credentials.
-      if (record.event === 'identity.grant.revoked' && field === 'resource') continue;
+      // Grant ids and token ids (`jti`) are long random ids, not credentials: the audit names tokens by them.
+      if (ID_RESOURCES.has(record.event) && field === 'resource') continue;
       const withoutIds = value.replace(UUID, '.');
       if (TOKEN_SHAPED.some((shape) => shape.test(withoutIds))) findings.push(`${where} looks like a token or key`);
     }

@@ -24,145 +24,168 @@ interface Answer {
   json: () => Record<string, unknown>;
 }
 
-for (const engine of ['sqlite', 'postgres'] as const) {
+// With two replicas each, behind round-robin proxies, every flow must work whichever process answers.
+for (const [engine, replicas] of [
+  ['sqlite', 1],
+  ['postgres', 1],
+  ['postgres', 2],
+] as const) {
   const suite = engine === 'postgres' && !POSTGRES ? describe.skip : describe;
-  suite(`KMS trusts Identity [${engine}]`, () => {
-    let stack: Stack;
-    let kmsService: client.Configuration;
-    let keyId: string;
+  suite(
+    `KMS trusts Identity [${engine}${replicas > 1 ? `, ${replicas} processes each behind round-robin` : ''}]`,
+    () => {
+      let stack: Stack;
+      let kmsService: client.Configuration;
+      let keyId: string;
 
-    const discover = (clientId: string, auth: client.ClientAuth, metadata?: Partial<client.ClientMetadata>) =>
-      client.discovery(new URL(stack.identity.publicUrl), clientId, metadata, auth, {
-        [client.customFetch]: stack.fetch as client.CustomFetch,
-      });
-    const token = async (scope: string, config = kmsService) =>
-      (await client.clientCredentialsGrant(config, { scope })).access_token;
-    const kms = async (method: string, path: string, accessToken?: string, body?: string): Promise<Answer> => {
-      // Tokens and plaintexts must never reach either audit log (checked when the stack stops).
-      if (accessToken) stack.secrets.add(accessToken);
-      if (body !== undefined && !body.startsWith('{')) stack.secrets.add(body);
-      const res = await stack.fetch(`${stack.kms.publicUrl}/service/api/v1${path}`, {
-        method,
-        headers: {
-          ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}),
-          ...(body === undefined ? {} : { 'content-type': body.startsWith('{') ? 'application/json' : 'text/plain' }),
-        },
-        ...(body === undefined ? {} : { body }),
-      });
-      const text = await res.text();
-      return {
-        status: res.status,
-        headers: res.headers,
-        text,
-        json: () => JSON.parse(text) as Record<string, unknown>,
+      const discover = (clientId: string, auth: client.ClientAuth, metadata?: Partial<client.ClientMetadata>) =>
+        client.discovery(new URL(stack.identity.publicUrl), clientId, metadata, auth, {
+          [client.customFetch]: stack.fetch as client.CustomFetch,
+        });
+      const token = async (scope: string, config = kmsService) =>
+        (await client.clientCredentialsGrant(config, { scope })).access_token;
+      const kms = async (method: string, path: string, accessToken?: string, body?: string): Promise<Answer> => {
+        // Tokens and plaintexts must never reach either audit log (checked when the stack stops).
+        if (accessToken) stack.secrets.add(accessToken);
+        if (body !== undefined && !body.startsWith('{')) stack.secrets.add(body);
+        const res = await stack.fetch(`${stack.kms.publicUrl}/service/api/v1${path}`, {
+          method,
+          headers: {
+            ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}),
+            ...(body === undefined ? {} : { 'content-type': body.startsWith('{') ? 'application/json' : 'text/plain' }),
+          },
+          ...(body === undefined ? {} : { body }),
+        });
+        const text = await res.text();
+        return {
+          status: res.status,
+          headers: res.headers,
+          text,
+          json: () => JSON.parse(text) as Record<string, unknown>,
+        };
       };
-    };
-    const identityRequests = (path: string) =>
-      stack.identity.lines().filter((line) => line.msg === 'request' && line.path === path);
+      const identityRequests = (path: string) =>
+        stack.identity.lines().filter((line) => line.msg === 'request' && line.path === path);
 
-    beforeAll(async () => {
-      const url = engine === 'sqlite' ? 'sqlite' : await testPostgresUrl();
-      stack = await startStack({ url: url ?? 'sqlite', schemaPrefix: `e2e_${Date.now()}` });
-      const secret = (await readFile(KMS_SERVICE_SECRET_FILE, 'utf8')).trim();
-      kmsService = await discover('kms-service', client.ClientSecretBasic(secret));
-    });
-    afterAll(async () => stack?.stop());
-
-    it('lets kms-service create a key, encrypt and decrypt with a client-credentials token', async () => {
-      const admin = await token('kms:admin');
-      expect(decodeProtectedHeader(admin).typ).toBe('at+jwt');
-      expect(decodeJwt(admin).aud).toBe(stack.kms.publicUrl);
-      const created = await kms(
-        'POST',
-        '/elastickey',
-        admin,
-        JSON.stringify({ name: `e2e-${engine}`, description: 'e2e', algorithm: 'A256GCM/dir' }),
-      );
-      expect(created.status).toBe(201);
-      keyId = String(created.json().elastic_key_id);
-      const writer = await token('kms:encrypt kms:decrypt');
-      const jwe = await kms('POST', `/elastickey/${keyId}/encrypt?context=e2e`, writer, 'hello from e2e');
-      expect(jwe.status).toBe(200);
-      const plain = await kms('POST', `/elastickey/${keyId}/decrypt?context=e2e`, writer, jwe.text);
-      expect([plain.status, plain.text]).toEqual([200, 'hello from e2e']);
-      // The KMS authenticated to Identity as kms-service to check revocation (Identity's access log).
-      expect(identityRequests('/token/introspection').some((line) => line.client_id === 'kms-service')).toBe(true);
-    });
-
-    it('answers 401 without a token and 403 with the needed scope for a token that lacks it', async () => {
-      const none = await kms('POST', `/elastickey/${keyId}/encrypt`, undefined, 'x');
-      expect(none.status).toBe(401);
-      expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kms", Basic realm="kms", ApiKey realm="kms"');
-      expect(none.json()).toMatchObject({ code: 'authentication_required' });
-      const reader = await token('kms:read');
-      const refused = await kms('POST', `/elastickey/${keyId}/encrypt`, reader, 'x');
-      expect(refused.status).toBe(403);
-      expect(refused.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
-      expect(refused.headers.get('www-authenticate')).toContain('scope="kms:encrypt"');
-      expect(refused.json()).toMatchObject({ code: 'insufficient_scope', required_scope: 'kms:encrypt' });
-      expect((await kms('GET', `/elastickey/${keyId}`, reader)).status).toBe(200);
-    });
-
-    it('fetches Identity JWKS once for many requests within the cache TTL (counted on Identity)', async () => {
-      const before = identityRequests('/jwks').length;
-      const reader = await token('kms:read');
-      const answers = await Promise.all(Array.from({ length: 25 }, () => kms('GET', '/elastickeys', reader)));
-      expect(answers.every((answer) => answer.status === 200)).toBe(true);
-      expect(identityRequests('/jwks').length - before).toBe(0);
-      expect(identityRequests('/jwks').length).toBe(1);
-    });
-
-    it('refuses an expired token with 401', async () => {
-      const res = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ grant_types: ['client_credentials'], scope: 'kms:read', access_token_ttl: 5 }),
+      beforeAll(async () => {
+        const url = engine === 'sqlite' ? 'sqlite' : await testPostgresUrl();
+        stack = await startStack({ url: url ?? 'sqlite', schemaPrefix: `e2e_${Date.now()}` }, { replicas });
+        const secret = (await readFile(KMS_SERVICE_SECRET_FILE, 'utf8')).trim();
+        kmsService = await discover('kms-service', client.ClientSecretBasic(secret));
       });
-      const created = (await res.json()) as { client_id: string; client_secret: string };
-      const shortLived = await discover(created.client_id, client.ClientSecretBasic(created.client_secret));
-      const accessToken = await token('kms:read', shortLived);
-      expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
-      await new Promise((done) => setTimeout(done, 6000));
-      const expired = await kms('GET', '/elastickeys', accessToken);
-      expect(expired.status).toBe(401);
-      expect(expired.json()).toMatchObject({ code: 'token_expired' });
-      expect(expired.headers.get('www-authenticate')).toContain('error="invalid_token"');
-    });
+      afterAll(async () => stack?.stop());
 
-    it('refuses a revoked token for a sensitive operation', async () => {
-      const accessToken = await token('kms:encrypt kms:read');
-      expect((await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x')).status).toBe(200);
-      await client.tokenRevocation(kmsService, accessToken);
-      const revoked = await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x');
-      expect(revoked.status).toBe(401);
-      expect(revoked.json()).toMatchObject({ code: 'token_revoked' });
-    });
-
-    it('validates tokens signed with a rotated Identity key without restarting the KMS', async () => {
-      const before = decodeProtectedHeader(await token('kms:read')).kid;
-      const rotated = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/keys/rotate`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${stack.adminToken}` },
+      it('lets kms-service create a key, encrypt and decrypt with a client-credentials token', async () => {
+        const admin = await token('kms:admin');
+        expect(decodeProtectedHeader(admin).typ).toBe('at+jwt');
+        expect(decodeJwt(admin).aud).toBe(stack.kms.publicUrl);
+        const created = await kms(
+          'POST',
+          '/elastickey',
+          admin,
+          JSON.stringify({ name: `e2e-${engine}`, description: 'e2e', algorithm: 'A256GCM/dir' }),
+        );
+        expect(created.status).toBe(201);
+        keyId = String(created.json().elastic_key_id);
+        const writer = await token('kms:encrypt kms:decrypt');
+        const jwe = await kms('POST', `/elastickey/${keyId}/encrypt?context=e2e`, writer, 'hello from e2e');
+        expect(jwe.status).toBe(200);
+        const plain = await kms('POST', `/elastickey/${keyId}/decrypt?context=e2e`, writer, jwe.text);
+        expect([plain.status, plain.text]).toEqual([200, 'hello from e2e']);
+        // The KMS authenticated to Identity as kms-service to check revocation (Identity's access log).
+        expect(identityRequests('/token/introspection').some((line) => line.client_id === 'kms-service')).toBe(true);
       });
-      expect(rotated.status).toBe(201);
-      const fresh = await token('kms:read');
-      expect(decodeProtectedHeader(fresh).kid).not.toBe(before);
-      expect((await kms('GET', '/elastickeys', fresh)).status).toBe(200);
-      expect(stack.kms.child.exitCode).toBeNull();
-    });
 
-    it('returns 503 identity_unavailable for sensitive operations when Identity is down, reads keep working', async () => {
-      const accessToken = await token('kms:encrypt kms:read');
-      expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
-      const exited = new Promise((done) => stack.identity.child.once('exit', done));
-      stack.identity.child.kill('SIGTERM');
-      await exited;
-      expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
-      const closed = await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x');
-      expect(closed.status).toBe(503);
-      expect(closed.json()).toMatchObject({ code: 'identity_unavailable' });
-    });
-  });
+      it('answers 401 without a token and 403 with the needed scope for a token that lacks it', async () => {
+        const none = await kms('POST', `/elastickey/${keyId}/encrypt`, undefined, 'x');
+        expect(none.status).toBe(401);
+        expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kms", Basic realm="kms", ApiKey realm="kms"');
+        expect(none.json()).toMatchObject({ code: 'authentication_required' });
+        const reader = await token('kms:read');
+        const refused = await kms('POST', `/elastickey/${keyId}/encrypt`, reader, 'x');
+        expect(refused.status).toBe(403);
+        expect(refused.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+        expect(refused.headers.get('www-authenticate')).toContain('scope="kms:encrypt"');
+        expect(refused.json()).toMatchObject({ code: 'insufficient_scope', required_scope: 'kms:encrypt' });
+        expect((await kms('GET', `/elastickey/${keyId}`, reader)).status).toBe(200);
+      });
+
+      it('fetches Identity JWKS once for many requests within the cache TTL (counted on Identity)', async () => {
+        const before = identityRequests('/jwks').length;
+        const reader = await token('kms:read');
+        const answers = await Promise.all(Array.from({ length: 25 }, () => kms('GET', '/elastickeys', reader)));
+        expect(answers.every((answer) => answer.status === 200)).toBe(true);
+        expect(identityRequests('/jwks').length - before).toBe(0);
+        // Once per KMS process (each keeps its own cache).
+        expect(identityRequests('/jwks').length).toBe(replicas);
+      });
+
+      it('refuses an expired token with 401', async () => {
+        const res = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ grant_types: ['client_credentials'], scope: 'kms:read', access_token_ttl: 5 }),
+        });
+        const created = (await res.json()) as { client_id: string; client_secret: string };
+        const shortLived = await discover(created.client_id, client.ClientSecretBasic(created.client_secret));
+        const accessToken = await token('kms:read', shortLived);
+        expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
+        await new Promise((done) => setTimeout(done, 6000));
+        const expired = await kms('GET', '/elastickeys', accessToken);
+        expect(expired.status).toBe(401);
+        expect(expired.json()).toMatchObject({ code: 'token_expired' });
+        expect(expired.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      });
+
+      it('refuses a revoked token for a sensitive operation', async () => {
+        const accessToken = await token('kms:encrypt kms:read');
+        expect((await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x')).status).toBe(200);
+        await client.tokenRevocation(kmsService, accessToken);
+        const revoked = await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x');
+        expect(revoked.status).toBe(401);
+        expect(revoked.json()).toMatchObject({ code: 'token_revoked' });
+      });
+
+      it('validates tokens signed with a rotated Identity key without restarting the KMS', async () => {
+        const before = decodeProtectedHeader(await token('kms:read')).kid;
+        const rotated = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/keys/rotate`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${stack.adminToken}` },
+        });
+        expect(rotated.status).toBe(201);
+        // Other replicas pick the rotation up within seconds (they sync keys from the database).
+        let fresh = await token('kms:read');
+        for (let tries = 0; decodeProtectedHeader(fresh).kid === before && tries < 40; tries++) {
+          await new Promise((done) => setTimeout(done, 250));
+          fresh = await token('kms:read');
+        }
+        expect(decodeProtectedHeader(fresh).kid).not.toBe(before);
+        const withFresh = await kms('GET', '/elastickeys', fresh);
+        expect([withFresh.status, withFresh.text]).toEqual([200, expect.stringContaining('"items"')]);
+        expect(stack.kms.child.exitCode).toBeNull();
+      });
+
+      it('returns 503 identity_unavailable for sensitive operations when Identity is down, reads keep working', async () => {
+        const accessToken = await token('kms:encrypt kms:read');
+        // Every KMS process has seen the token's key (validating it once fetched it if needed).
+        for (const replica of stack.replicas.kms) {
+          const read = await stack.fetch(`${replica.publicUrl}/service/api/v1/elastickeys`, {
+            headers: { authorization: `Bearer ${accessToken}` },
+          });
+          expect(read.status).toBe(200);
+        }
+        for (const replica of stack.replicas.identity) {
+          const exited = new Promise((done) => replica.child.once('exit', done));
+          replica.child.kill('SIGTERM');
+          await exited;
+        }
+        expect((await kms('GET', '/elastickeys', accessToken)).status).toBe(200);
+        const closed = await kms('POST', `/elastickey/${keyId}/encrypt`, accessToken, 'x');
+        expect(closed.status).toBe(503);
+        expect(closed.json()).toMatchObject({ code: 'identity_unavailable' });
+      });
+    },
+  );
 }
 
 const browserSuite = chromiumSuite('e2e browser test');

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { freePort, openDatabase } from '@cryptoutil/infra';
+import { RoundRobinProxy } from '@cryptoutil/infra/testing';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 import { auditLeaks, deploymentSecrets, type ScannedRecord } from './audit-scan.js';
 
@@ -36,8 +37,13 @@ export interface Service {
 
 export interface Stack {
   dir: string;
+  /** Identity as clients see it (with replicas: the proxy's URL, the first replica's admin listener). */
   identity: Service;
   kms: Service;
+  /** Every process of each product (one each unless `replicas` was given). */
+  replicas: { identity: Service[]; kms: Service[] };
+  /** The round-robin proxies in front of the replicas (empty with one replica each). */
+  proxies: RoundRobinProxy[];
   /** Trusts the CA and presents an administrator client certificate (both admin listeners accept it). */
   agent: Agent;
   fetch: typeof fetch;
@@ -87,7 +93,10 @@ function launch(
       for (;;) {
         if (child.exitCode !== null) throw new Error(`${name} exited: ${output}`);
         try {
-          const res = await undiciFetch(`${service.adminUrl}/admin/v1/readyz`, { dispatcher: agent });
+          const res = await undiciFetch(`${service.adminUrl}/admin/v1/readyz`, {
+            dispatcher: agent,
+            signal: AbortSignal.timeout(5000),
+          });
           if (res.status === 200) return;
         } catch {
           // not listening yet
@@ -102,18 +111,30 @@ function launch(
 
 export async function startStack(
   database: StackDatabase,
-  options: { kmsFlags?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    kmsFlags?: readonly string[];
+    env?: NodeJS.ProcessEnv;
+    /** Processes per product behind a round-robin TCP proxy (PostgreSQL only; default 1, no proxy). */
+    replicas?: number;
+  } = {},
 ): Promise<Stack> {
+  const replicas = options.replicas ?? 1;
+  if (replicas > 1 && database.url === 'sqlite') throw new Error('replicas need PostgreSQL');
   const dir = await mkdtemp(join(tmpdir(), 'e2e-'));
   const tlsDir = join(dir, 'tls');
   const ca = await loadOrCreateCa(tlsDir);
   const admin = await loadOrIssueLeaf(tlsDir, 'e2e-admin', ca, { commonName: 'identity-admin', usage: 'client' });
-  const [identityPort, identityAdminPort, kmsPort, kmsAdminPort] = await Promise.all([
-    freePort(),
-    freePort(),
-    freePort(),
-    freePort(),
-  ]);
+  const [identityPort, kmsPort] = await Promise.all([freePort(), freePort()]);
+  /** Each replica's own public and admin ports; with one replica the public port is the stack's. */
+  const ports = async (publicPort: number) =>
+    Promise.all(
+      Array.from({ length: replicas }, async () => ({
+        public: replicas === 1 ? publicPort : await freePort(),
+        admin: await freePort(),
+      })),
+    );
+  const identityPorts = await ports(identityPort);
+  const kmsPorts = await ports(kmsPort);
   const issuer = `https://127.0.0.1:${identityPort}`;
   const kmsUrl = `https://127.0.0.1:${kmsPort}`;
   const secret = async (name: string, value: string) => {
@@ -127,61 +148,107 @@ export async function startStack(
       ? ['database:', `  url: sqlite:${join(dir, `${name}.sqlite`)}`]
       : ['database:', `  url: ${database.url}`, `  schema: ${database.schemaPrefix ?? 'e2e'}_${name}`];
 
-  const identityConfig = join(dir, 'identity.yml');
-  await writeFile(
-    identityConfig,
-    [
-      'server:',
-      `  public_port: ${identityPort}`,
-      `  admin_port: ${identityAdminPort}`,
-      ...databaseLines('identity'),
-      'tls:',
-      `  dir: ${tlsDir}`,
-      'secrets:',
-      '  cookie_keys:',
-      `    - ${await secret('cookie', 'e2e-cookie-key-0123456789abcdef0123456789')}`,
-      `  signing_key_encryption: ${await secret('at-rest', 'e2e-at-rest-key-0123456789abcdef0123456789')}`,
-      `  admin_token: ${await secret('admin-token', adminToken)}`,
-      'resources:',
-      `  - uri: ${kmsUrl}`,
-      `    scopes: [${KMS_SCOPES.join(', ')}]`,
-      '',
-    ].join('\n'),
-  );
-  const kmsConfig = join(dir, 'kms.yml');
-  await writeFile(
-    kmsConfig,
-    [
-      'server:',
-      `  public_port: ${kmsPort}`,
-      `  admin_port: ${kmsAdminPort}`,
-      ...databaseLines('kms'),
-      'tls:',
-      `  dir: ${tlsDir}`,
-      'unseal:',
-      '  mode: simple',
-      '  secrets:',
-      `    - ${await secret('unseal', 'e2e-unseal-secret-0123456789abcdef0123456789')}`,
-      'auth:',
-      '  identity:',
-      `    issuer: ${issuer}`,
-      '    client_id: kms-service',
-      `    client_secret: file://${KMS_SERVICE_SECRET_FILE}`,
-      '    clock_tolerance_seconds: 0',
-      '    jwks_cooldown_seconds: 1',
-      '',
-    ].join('\n'),
-  );
+  const cookieKey = await secret('cookie', 'e2e-cookie-key-0123456789abcdef0123456789');
+  const atRestKey = await secret('at-rest', 'e2e-at-rest-key-0123456789abcdef0123456789');
+  const adminTokenFile = await secret('admin-token', adminToken);
+  const unsealSecret = await secret('unseal', 'e2e-unseal-secret-0123456789abcdef0123456789');
+  type Ports = { public: number; admin: number };
+  const identityConfig = async (index: number, own: Ports) => {
+    const path = join(dir, `identity-${index}.yml`);
+    await writeFile(
+      path,
+      [
+        'server:',
+        `  public_port: ${own.public}`,
+        `  admin_port: ${own.admin}`,
+        `  issuer: ${issuer}`,
+        ...databaseLines('identity'),
+        'tls:',
+        `  dir: ${tlsDir}`,
+        'secrets:',
+        '  cookie_keys:',
+        `    - ${cookieKey}`,
+        `  signing_key_encryption: ${atRestKey}`,
+        `  admin_token: ${adminTokenFile}`,
+        'resources:',
+        `  - uri: ${kmsUrl}`,
+        `    scopes: [${KMS_SCOPES.join(', ')}]`,
+        '',
+      ].join('\n'),
+    );
+    return path;
+  };
+  const kmsConfig = async (index: number, own: Ports) => {
+    const path = join(dir, `kms-${index}.yml`);
+    await writeFile(
+      path,
+      [
+        'server:',
+        `  public_port: ${own.public}`,
+        `  admin_port: ${own.admin}`,
+        ...databaseLines('kms'),
+        'tls:',
+        `  dir: ${tlsDir}`,
+        'unseal:',
+        '  mode: simple',
+        '  secrets:',
+        `    - ${unsealSecret}`,
+        'auth:',
+        '  identity:',
+        `    issuer: ${issuer}`,
+        `    audience: ${kmsUrl}`,
+        '    client_id: kms-service',
+        `    client_secret: file://${KMS_SERVICE_SECRET_FILE}`,
+        '    clock_tolerance_seconds: 0',
+        '    jwks_cooldown_seconds: 1',
+        '',
+      ].join('\n'),
+    );
+    return path;
+  };
 
   const agent = new Agent({ connect: { ca: ca.rootPem, cert: admin.chainPem, key: admin.keyPem } });
-  const identity = launch('identity', identityConfig, ['--demo'], options.env);
-  identity.publicUrl = issuer;
-  identity.adminUrl = `https://127.0.0.1:${identityAdminPort}`;
-  await identity.ready(agent);
-  const kms = launch('kms', kmsConfig, [...(options.kmsFlags ?? [])], options.env);
-  kms.publicUrl = kmsUrl;
-  kms.adminUrl = `https://127.0.0.1:${kmsAdminPort}`;
-  await kms.ready(agent);
+  // One after the other: the first of each product seeds the demo data and makes the key hierarchy.
+  // A product's proxy starts once its replicas are up (the KMS is only ready once Identity answers).
+  const proxies: RoundRobinProxy[] = [];
+  const behindProxy = async (group: Service[], port: number) => {
+    if (replicas === 1) return;
+    const proxy = new RoundRobinProxy(
+      group.map((replica) => ({ host: '127.0.0.1', port: Number(new URL(replica.publicUrl).port) })),
+    );
+    await proxy.start(port);
+    proxies.push(proxy);
+  };
+  const identities: Service[] = [];
+  for (const [index, own] of identityPorts.entries()) {
+    const replica = launch('identity', await identityConfig(index, own), ['--demo'], options.env);
+    replica.publicUrl = `https://127.0.0.1:${own.public}`;
+    replica.adminUrl = `https://127.0.0.1:${own.admin}`;
+    await replica.ready(agent);
+    identities.push(replica);
+  }
+  await behindProxy(identities, identityPort);
+  const kmses: Service[] = [];
+  for (const [index, own] of kmsPorts.entries()) {
+    const replica = launch('kms', await kmsConfig(index, own), [...(options.kmsFlags ?? [])], options.env);
+    replica.publicUrl = `https://127.0.0.1:${own.public}`;
+    replica.adminUrl = `https://127.0.0.1:${own.admin}`;
+    await replica.ready(agent);
+    kmses.push(replica);
+  }
+  await behindProxy(kmses, kmsPort);
+  /** The product as clients see it: the stack's URL, the first replica's admin listener, every replica's log. */
+  const facade = ([first, ...others]: Service[], publicUrl: string): Service => {
+    if (!first) throw new Error('no replica started');
+    return {
+      child: first.child,
+      publicUrl,
+      adminUrl: first.adminUrl,
+      lines: () => [first, ...others].flatMap((replica) => replica.lines()),
+    };
+  };
+  const identity = facade(identities, issuer);
+  const kms = facade(kmses, kmsUrl);
 
   const { createHash, X509Certificate } = await import('node:crypto');
   const pin = async (name: string) => {
@@ -240,9 +307,12 @@ export async function startStack(
     rootCaPem: ca.rootPem,
     leafPins: [await pin('identity'), await pin('kms')],
     secrets,
+    replicas: { identity: identities, kms: kmses },
+    proxies,
     async stop() {
       const problems = await auditProblems().catch((error: unknown) => [`reading the audit logs failed: ${error}`]);
-      await Promise.all([stop(kms), stop(identity)]);
+      await Promise.all([...kmses, ...identities].map(stop));
+      await Promise.all(proxies.map((proxy) => proxy.stop()));
       await agent.close();
       if (database.url !== 'sqlite') {
         const db = await openDatabase({ url: database.url });

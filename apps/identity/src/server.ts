@@ -48,6 +48,7 @@ import {
   atRestKey,
   loadSigningKeys,
   rotateSigningKeys,
+  signingKeyVersion,
   rotationDue,
   type SigningKeySet,
 } from './domain/signing-keys.js';
@@ -85,6 +86,7 @@ export interface RunningIdentity {
 }
 
 const SWEEP_MS = 60_000;
+const KEY_SYNC_MS = 5_000;
 
 /** The HTML pages' policy: no scripts at all, inline styles only, never framed. */
 const PAGE_CSP = helmet.contentSecurityPolicy({
@@ -161,6 +163,16 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     );
     handler = provider.callback();
   };
+  // Whether another instance rotated (one small query; concurrent callers share it).
+  let syncing: Promise<void> | undefined;
+  const syncSigningKeys = (): Promise<void> => {
+    syncing ??= signingKeyVersion(db)
+      .then((version) => (version !== keys.version ? reload() : undefined))
+      .finally(() => {
+        syncing = undefined;
+      });
+    return syncing;
+  };
   const rotate = async () => {
     await rotateSigningKeys(db, wrapping, tokenLifetimeMs);
     await reload();
@@ -192,6 +204,11 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   }
   publicApp.use(helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } }));
   publicApp.get('/assets/cryptoutil.css', sharedStylesheet());
+  // The JWKS and token checks answer with the keys in the database now, whichever instance rotated them, so a
+  // token signed by a freshly rotated key never meets an instance that does not know it.
+  publicApp.use(['/jwks', '/token/introspection', '/token/revocation'], (_req, _res, next) => {
+    syncSigningKeys().then(() => next(), next);
+  });
   const limits = config.rate_limits;
   publicApp.post(
     '/token',
@@ -259,6 +276,12 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   adminApp.use(notFoundHandler(), problemHandler({ logger }));
   adminPort = await listen(adminServer, host, config.server.admin_port);
 
+  // Another instance may rotate: pick its keys up within seconds (old keys stay valid meanwhile).
+  const keySync = setInterval(() => {
+    syncSigningKeys().catch((error: unknown) => logger.warn('checking for rotated signing keys failed', { error }));
+  }, KEY_SYNC_MS);
+  keySync.unref();
+
   const rotationPeriodMs = config.tokens.signing_key_rotation_days * 24 * 3600 * 1000;
   const sweep = setInterval(() => {
     const now = Date.now();
@@ -280,6 +303,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     rotateSigningKeys: rotate,
     async close() {
       clearInterval(sweep);
+      clearInterval(keySync);
       await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
       await audit.flush();
       await db.close();

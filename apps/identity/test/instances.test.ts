@@ -133,4 +133,29 @@ postgres('two Identity instances on one PostgreSQL', () => {
       client_id: 'demo-spa',
     });
   });
+
+  it('picks up a signing-key rotation made by the other instance within seconds', async () => {
+    const url = (await testPostgresUrl())!;
+    const database = { url, schema: `test_${uuidv7().replace(/-/g, '_')}` };
+    const dir = await mkdtemp(join(tmpdir(), 'identity-keys-'));
+    const one = await start(database, join(dir, 'tls'));
+    const two = await start(database, join(dir, 'tls'), one.issuer);
+    const fetcher = tlsFetch(one.rootCaPem);
+    const kids = async (identity: RunningIdentity) =>
+      ((await (await fetcher(`${identity.publicUrl}/jwks`)).json()) as { keys: { kid: string }[] }).keys.map(
+        (key) => key.kid,
+      );
+    const before = await kids(two);
+    await one.rotateSigningKeys();
+    const rotated = await kids(one);
+    const fresh = rotated.filter((kid) => !before.includes(kid));
+    expect(fresh).toHaveLength(2); // one ES256, one RS256
+    const deadline = Date.now() + 10_000;
+    while ((await kids(two)).length !== rotated.length && Date.now() < deadline) {
+      await new Promise((done) => setTimeout(done, 250));
+    }
+    expect((await kids(two)).sort()).toEqual([...rotated].sort());
+    // And it signs with the new key.
+    expect(fresh).toContain(decodeProtectedHeader(await token(fetcher, two.publicUrl)).kid);
+  }, 30_000);
 });

@@ -67,12 +67,25 @@ export class JwksCache {
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw error;
       // An unknown kid may be a key the issuer just rotated in: refetch, but not more than once per cooldown.
-      if (this.options.now() - this.#forcedAt < this.options.cooldownMs) throw error;
+      // If the issuer cannot be asked, the token is not known to be bad: 503 identity_unavailable, not 401.
+      if (this.options.now() - this.#forcedAt < this.options.cooldownMs) {
+        if (this.#forcedFailure) throw unavailable(this.#forcedFailure);
+        throw error;
+      }
       this.#forcedAt = this.options.now();
-      await this.refresh().catch(() => undefined);
+      try {
+        await this.refresh();
+        this.#forcedFailure = undefined;
+      } catch (failure) {
+        this.#forcedFailure = failure ?? new Error('refresh failed');
+        throw unavailable(failure);
+      }
       return (this.#resolver as KeyResolver)(header, token);
     }
   };
+
+  /** Why the last refetch for an unknown kid failed (cleared by a successful one). */
+  #forcedFailure: unknown;
 
   async #ensureFresh(): Promise<void> {
     if (this.options.now() - this.#fetchedAt <= this.options.ttlMs) return;
@@ -117,4 +130,13 @@ export class JwksCache {
     this.#keyCount = jwks.keys.length;
     this.#fetchedAt = this.options.now();
   }
+}
+
+function unavailable(cause: unknown): TokenValidationError {
+  return new TokenValidationError(
+    'identity_unavailable',
+    'The token names a key the issuer has not published here yet, and the issuer cannot be reached.',
+    {},
+    { cause },
+  );
 }

@@ -167,6 +167,24 @@ describe('token validator', () => {
     expect((await failure(fresh.validate(token))).code).toBe('identity_unavailable');
   });
 
+  it('answers identity_unavailable, not invalid_signature, for a key it has not seen while the issuer is down', async () => {
+    let clock = Date.now();
+    const checker = validator({ now: () => clock });
+    await checker.validate(await issuer.token());
+    // Another instance of the issuer rotated; this validator has not fetched the new key, and the issuer is down.
+    await issuer.addKey(`rotated-${clock}`);
+    const rotated = await issuer.token();
+    issuer.down = true;
+    const unknown = await failure(checker.validate(rotated));
+    expect([unknown.code, unknown.status]).toEqual(['identity_unavailable', 503]);
+    // Within the cooldown, too (no new fetch is tried).
+    expect((await failure(checker.validate(rotated))).code).toBe('identity_unavailable');
+    // Once the issuer is back (and the cooldown over), the key is fetched and the token is valid.
+    issuer.down = false;
+    clock += 60_000;
+    await expect(checker.validate(rotated)).resolves.toBeDefined();
+  });
+
   it('checks revocation for sensitive operations only by default, sharing one call between concurrent checks', async () => {
     const checker = validator();
     const token = await issuer.token({ jti: 'shared-jti' });

@@ -27,6 +27,17 @@ export interface SigningKeySet {
   keys: JWK[];
   /** When the newest key of each algorithm was made. */
   newest: Partial<Record<SigningAlgorithm, Date>>;
+  /** Which keys these are (ids and retirements): another instance's rotation changes it. */
+  version: string;
+}
+
+function versionOf(records: { kid: string; retireAfter: string | null }[]): string {
+  return records.map((record) => `${record.kid}:${record.retireAfter ?? ''}`).join(',');
+}
+
+/** The version of the live key set in the database now, to compare with a loaded set's. */
+export async function signingKeyVersion(db: Database, now = new Date()): Promise<string> {
+  return versionOf(await liveSigningKeys(db, now.toISOString()));
 }
 
 async function createKey(db: Database, wrapping: AtRestKey, alg: SigningAlgorithm, now: Date): Promise<void> {
@@ -56,7 +67,7 @@ export async function loadSigningKeys(db: Database, wrapping: AtRestKey, now = n
     const alg = record.alg as SigningAlgorithm;
     if (record.retireAfter === null && newest[alg] === undefined) newest[alg] = new Date(record.createdAt);
   }
-  return { keys, newest };
+  return { keys, newest, version: versionOf(records) };
 }
 
 /**

@@ -123,3 +123,4 @@ export function describeEachDatabase(title: string, body: (ctx: DatabaseTestCont
 export * from './otlp-receiver.js';
 
 export { TcpOutage } from './tcp-outage.js';
+export { RoundRobinProxy } from './round-robin.js';

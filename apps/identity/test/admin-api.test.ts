@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { SWAGGER_UI_CSP } from '@cryptoutil/infra';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 import { identityConfigSchema } from '../src/config.js';
@@ -323,6 +324,8 @@ describeEachDatabase('Identity admin API', (db) => {
     const ui = await t.fetch(`${t.identity.publicUrl}/ui/swagger/`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('cryptoutil Identity admin API');
+    // Its own policy (scripts from the origin), not the stricter one every other Identity answer carries.
+    expect(ui.headers.get('content-security-policy')).toBe(SWAGGER_UI_CSP);
   });
 
   it('gives a client its own access-token lifetime (access_token_ttl)', async () => {

@@ -11,6 +11,7 @@ import Provider, {
   type KoaContextWithOIDC,
 } from 'oidc-provider';
 import {
+  AppError,
   NotFoundError,
   PROBLEM_CONTENT_TYPE,
   isDatabaseUnavailable,
@@ -195,6 +196,12 @@ export function createProvider(options: ProviderOptions): Provider {
   });
   // The database being unreachable is not a server bug: 503 with Retry-After, OAuth's temporarily_unavailable.
   provider.on('server_error', (ctx: KoaContextWithOIDC, error: unknown) => {
+    // A typed client error from below (e.g. text the database refuses) is the request's fault: 400.
+    if (error instanceof AppError && error.status < 500) {
+      ctx.status = 400;
+      if (ctx.type !== 'text/html') ctx.body = { error: 'invalid_request', error_description: error.detail };
+      return;
+    }
     if (!isDatabaseUnavailable(error)) return;
     ctx.status = 503;
     ctx.set('Retry-After', '1');

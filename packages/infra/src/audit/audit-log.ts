@@ -113,6 +113,11 @@ function emitAuditLogRecord(record: AuditRecord): void {
   });
 }
 
+/** Text as the database can hold it: NUL replaced, and at most 500 characters. */
+function storable(text: string | null): string | null {
+  return text === null ? null : text.replaceAll('\u0000', '\ufffd').slice(0, 500);
+}
+
 type Row = Omit<AuditRecord, 'seq'> & { seq: number | string };
 const toRecord = (row: Row): AuditRecord => ({ ...row, seq: Number(row.seq) });
 
@@ -149,6 +154,9 @@ export class AuditLog {
       ts: (this.options.now?.() ?? new Date()).toISOString(),
       product: this.product,
       ...event,
+      // Names a client typed (a tried username, a presented client id) may hold anything; NUL cannot be stored.
+      actor: storable(event.actor),
+      resource: storable(event.resource),
       request_id: context?.requestId ?? null,
       trace_id: span?.traceId ?? null,
     };

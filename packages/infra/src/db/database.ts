@@ -14,7 +14,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { z } from 'zod';
 import { SpanKind } from '@opentelemetry/api';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ValidationError } from '../errors.js';
 import { telemetryActive } from '../telemetry.js';
 import { withSpan } from '../tracing.js';
 import { unlessUnavailable } from './unavailable.js';
@@ -131,6 +131,7 @@ function sqliteQueryable(connection: BetterSqlite3.Database): Queryable {
     dialect: 'sqlite',
     async all<T extends Row>(query: SQL) {
       const { sql: text, params } = sqliteDialect.sqlToQuery(query);
+      refuseNul(params);
       return unlessUnavailable(async () => {
         const statement = connection.prepare(text);
         return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[];
@@ -138,6 +139,7 @@ function sqliteQueryable(connection: BetterSqlite3.Database): Queryable {
     },
     async run(query: SQL) {
       const { sql: text, params } = sqliteDialect.sqlToQuery(query);
+      refuseNul(params);
       return unlessUnavailable(async () => connection.prepare(text).run(...params).changes);
     },
     async exec(text: string) {
@@ -238,17 +240,32 @@ function openSqlite(location: string): Database {
   return view();
 }
 
+/**
+ * PostgreSQL text cannot hold NUL, and a parameter with one fails the whole statement (a 500). It can never
+ * match or be stored there, so it is refused as the client's mistake (400 invalid_characters), on SQLite too,
+ * so that both engines accept the same data.
+ */
+function refuseNul(params: unknown[]): void {
+  if (params.some((param) => typeof param === 'string' && param.includes('\u0000'))) {
+    throw new ValidationError('Text with a NUL character cannot be stored or searched.', {
+      code: 'invalid_characters',
+    });
+  }
+}
+
 function postgresQueryable(client: postgres.Sql | postgres.TransactionSql): Queryable {
   return traced({
     dialect: 'postgres',
     async all<T extends Row>(query: SQL) {
       const { sql: text, params } = pgDialect.sqlToQuery(query);
+      refuseNul(params);
       return unlessUnavailable(
         async () => (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
       );
     },
     async run(query: SQL) {
       const { sql: text, params } = pgDialect.sqlToQuery(query);
+      refuseNul(params);
       return unlessUnavailable(
         async () => (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])).count,
       );

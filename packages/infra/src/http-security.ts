@@ -10,13 +10,13 @@
  * - A request without a response after `requestTimeoutMs` (default 30 s) gets a 503 `request_timeout` problem.
  * - An optional `RateLimiter` refuses with 429 and `Retry-After`.
  */
-import express, { type Express, type Request, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import helmet, { type HelmetOptions } from 'helmet';
 import { v7 as uuidv7 } from 'uuid';
-import { RequestTimeoutError, TooManyRequestsError } from './errors.js';
-import { PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, sendProblem } from './problem.js';
+import { AppError, RequestTimeoutError, TooManyRequestsError } from './errors.js';
+import { PROBLEM_CONTENT_TYPE, problemBody, sendProblem } from './problem.js';
 import { runWithRequestContext } from './request-context.js';
 import { tracingMiddleware } from './tracing.js';
 
@@ -88,9 +88,15 @@ export function requestTimeoutMiddleware(timeoutMs: number): RequestHandler {
   };
 }
 
-export function rateLimitMiddleware(limiter: RateLimiter, keyOf: (req: Request) => string): RequestHandler {
-  return (req, _res, next) => {
-    const decision = limiter.consume(keyOf(req));
+/** Refuses with 429 once `keyOf`'s bucket is empty; a request without a key (undefined) passes. */
+export function rateLimitMiddleware(
+  limiter: RateLimiter,
+  keyOf: (req: Request, res: Response) => string | undefined,
+): RequestHandler {
+  return (req, res, next) => {
+    const key = keyOf(req, res);
+    if (key === undefined) return next();
+    const decision = limiter.consume(key);
     if (decision.allowed) next();
     else next(new TooManyRequestsError(Math.max(1, Math.ceil(decision.retryAfterSeconds))));
   };
@@ -179,7 +185,7 @@ export function answerClientErrors(server: Server): Server {
     }
     const [status, code] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'malformed_request'];
     const title = STATUS_CODES[status] ?? 'Bad Request';
-    const body = JSON.stringify({ type: `${PROBLEM_TYPE_BASE}${code}`, title, status, code });
+    const body = JSON.stringify(problemBody(new AppError(status, code, title)));
     socket.end(
       `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\n` +

@@ -7,8 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { TooManyRequestsError } from './errors.js';
-import { tokenBucketLimiter, type RateLimiter } from './http-security.js';
+import { rateLimitMiddleware, tokenBucketLimiter, type RateLimiter } from './http-security.js';
 
 export const rateLimitSchema = z
   .strictObject({
@@ -26,22 +25,12 @@ export function limiterFrom(config: RateLimitConfig): RateLimiter | undefined {
   return config ? tokenBucketLimiter({ capacity: config.burst, refillPerSecond: config.per_second }) : undefined;
 }
 
-/**
- * Refuses with 429 once `keyOf`'s bucket is empty; requests without a key (undefined) and limits that are
- * off pass.
- */
+/** `rateLimitMiddleware` for a configured limit: a limit that is off lets everything pass. */
 export function limitRequests(
   limiter: RateLimiter | undefined,
   keyOf: (req: Request, res: Response) => string | undefined,
 ): RequestHandler {
-  if (!limiter) return (_req, _res, next) => next();
-  return (req, res, next) => {
-    const key = keyOf(req, res);
-    if (key === undefined) return next();
-    const decision = limiter.consume(key);
-    if (decision.allowed) next();
-    else next(new TooManyRequestsError(Math.max(1, Math.ceil(decision.retryAfterSeconds))));
-  };
+  return limiter ? rateLimitMiddleware(limiter, keyOf) : (_req, _res, next) => next();
 }
 
 /** The client's address (the socket's, unless the app trusts a proxy). */

@@ -2,34 +2,33 @@
  * No answer before its audit record: a response is held at `res.end` until the records it carries are
  * stored, so a crash loses no record of anything a client was told happened. If a record cannot be stored,
  * the client gets `503 audit_unavailable` instead of the answer (as Vault refuses to answer when no audit
- * device can log); an answer that is already a 5xx failure leaves unchanged. Records still go through the audit log's group commit, so holding costs latency (one
- * commit), not throughput.
+ * device can log); an answer that is already a 5xx failure leaves unchanged. Records still go through the
+ * audit log's group commit, so holding costs latency (one commit), not throughput.
  */
 import type { RequestHandler, Response } from 'express';
 import { ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { PROBLEM_CONTENT_TYPE, problemBody } from '../problem.js';
+import { sendProblem } from '../problem.js';
 import { currentRequestContext } from '../request-context.js';
 
 type End = Response['end'];
 
-function auditUnavailable(res: Response, end: (...args: unknown[]) => unknown): void {
+function auditUnavailable(res: Response, end: () => unknown): void {
   if (res.headersSent) {
     // Streaming answers have already started; end them (the failure was logged).
     end();
     return;
   }
-  const error = new ServiceUnavailableError('audit_unavailable', {
-    detail: 'The audit log could not record this request; retry later.',
-    headers: { 'Retry-After': '1' },
-  });
-  const body = JSON.stringify(problemBody(error, { instance: res.req.originalUrl.split('?')[0] }));
-  for (const name of ['content-length', 'etag', 'content-type', 'content-encoding']) res.removeHeader(name);
-  res.statusCode = error.status;
-  res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
-  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  end(body);
+  // The held answer's own entity headers do not describe the problem that replaces it.
+  for (const name of ['content-length', 'etag', 'content-encoding']) res.removeHeader(name);
+  // res.end is already claimed by holdAnswer, so sendProblem's send goes straight out.
+  sendProblem(
+    res,
+    new ServiceUnavailableError('audit_unavailable', {
+      detail: 'The audit log could not record this request; retry later.',
+      headers: { 'Retry-After': '1' },
+    }),
+  );
 }
 
 /**

@@ -15,6 +15,7 @@ import { enrolmentQr, openTotpSecret } from '../domain/totp.js';
 import { assertCsrf, csrfToken } from './csrf.js';
 import { renderConsentPage, renderLoginPage, renderTotpPage } from './views.js';
 import type { AuditLog } from '@cryptoutil/infra';
+import { recordEvent } from '../domain/audit-event.js';
 
 const FAILED_LOGIN = 'Invalid username or password.';
 const FAILED_CODE = 'That code is not valid. Try the current one.';
@@ -93,9 +94,7 @@ function record(
   clientId: string,
   reason: string | null,
 ): void {
-  void options.audit
-    ?.append({ event, actor, tenant: null, resource: clientId, outcome: reason ? 'failure' : 'success', reason })
-    .catch(() => undefined);
+  recordEvent(options.audit, { event, actor, resource: clientId, reason });
 }
 
 export function interactionRouter(options: InteractionOptions): Router {

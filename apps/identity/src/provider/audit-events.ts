@@ -4,7 +4,8 @@
  * (logout, revocation, refresh-token reuse). Client ids and grant ids only, never tokens or secrets.
  */
 import type Provider from 'oidc-provider';
-import { basicCredentials, type AuditLog } from '@cryptoutil/infra';
+import type { AuditLog } from '@cryptoutil/infra';
+import { presentedClientId, recordEvent } from '../domain/audit-event.js';
 
 interface EventContext {
   oidc?: { client?: { clientId?: string }; params?: { grant_type?: unknown; client_id?: unknown } };
@@ -19,43 +20,28 @@ interface OAuthError {
 
 /** The client that asked, authenticated or not (a refused client is named by the id it presented). */
 function requestingClient(ctx: EventContext | undefined): string | null {
-  if (ctx?.oidc?.client?.clientId) return ctx.oidc.client.clientId;
-  const basic = basicCredentials(ctx?.headers?.authorization, { formEncoded: true });
-  if (basic) return basic.user.slice(0, 200);
-  const claimed = ctx?.oidc?.params?.client_id;
-  return typeof claimed === 'string' ? claimed.slice(0, 200) : null;
+  return ctx?.oidc?.client?.clientId ?? presentedClientId(ctx?.headers?.authorization, ctx?.oidc?.params?.client_id);
 }
 
 export function auditProviderEvents(provider: Provider, audit: AuditLog): Provider {
-  const append = (
-    event: string,
-    ctx: EventContext | undefined,
-    outcome: 'success' | 'failure',
-    reason: string | null,
-    resource: string | null,
-  ) =>
-    void audit
-      .append({ event, actor: requestingClient(ctx), tenant: null, resource, outcome, reason })
-      .catch(() => undefined);
-  provider.on('grant.success', (ctx: EventContext) =>
-    append('identity.token.issued', ctx, 'success', null, grantType(ctx)),
-  );
+  const append = (event: string, ctx: EventContext | undefined, reason: string | null, resource: string | null) =>
+    recordEvent(audit, { event, actor: requestingClient(ctx), resource, reason });
+  provider.on('grant.success', (ctx: EventContext) => append('identity.token.issued', ctx, null, grantType(ctx)));
   provider.on('grant.error', (ctx: EventContext, error: OAuthError) => {
     // A rotated refresh token presented again: oidc-provider revokes the whole grant (grant.revoked below).
     const reused = error.error_detail === 'refresh token already used';
     append(
       reused ? 'identity.token.reuse_detected' : 'identity.token.refused',
       ctx,
-      'failure',
       error.error ?? 'invalid_request',
       grantType(ctx),
     );
   });
   provider.on('revocation.error', (ctx: EventContext, error: OAuthError) =>
-    append('identity.token.revocation_refused', ctx, 'failure', error.error ?? 'invalid_request', null),
+    append('identity.token.revocation_refused', ctx, error.error ?? 'invalid_request', null),
   );
   provider.on('grant.revoked', (ctx: EventContext, grantId: string) =>
-    append('identity.grant.revoked', ctx, 'success', null, grantId),
+    append('identity.grant.revoked', ctx, null, grantId),
   );
   return provider;
 }

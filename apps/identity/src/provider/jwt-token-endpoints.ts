@@ -8,7 +8,8 @@
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type Provider from 'oidc-provider';
-import { basicCredentials, type AuditEvent, type AuditLog, type Database } from '@cryptoutil/infra';
+import { basicCredentials, type AuditLog, type Database } from '@cryptoutil/infra';
+import { presentedClientId, recordEvent } from '../domain/audit-event.js';
 import { findClient } from '../data/client-repository.js';
 import { isJtiRevoked, revokeJti } from '../data/revoked-token-repository.js';
 import { verifyClientSecret } from './client-secrets.js';
@@ -70,15 +71,9 @@ async function isActive(options: JwtTokenEndpointOptions, payload: JWTPayload): 
 
 export function jwtTokenEndpoints(options: JwtTokenEndpointOptions): Router {
   const router = Router();
-  const record = (event: string, actor: string | null, resource: string | null, reason: string | null) => {
-    const entry: AuditEvent = { event, actor, tenant: null, resource, outcome: reason ? 'failure' : 'success', reason };
-    void options.audit?.append(entry).catch(() => undefined);
-  };
-  const presentedClient = (req: Request, body: Body) =>
-    (basicCredentials(req.headers.authorization, { formEncoded: true })?.user ?? body.client_id ?? null)?.slice(
-      0,
-      200,
-    ) ?? null;
+  const record = (event: string, actor: string | null, resource: string | null, reason: string | null) =>
+    recordEvent(options.audit, { event, actor, resource, reason });
+  const presentedClient = (req: Request, body: Body) => presentedClientId(req.headers.authorization, body.client_id);
   // Parsed here as raw bytes so that non-JWT requests reach oidc-provider with their body intact.
   const raw = express.raw({ type: 'application/x-www-form-urlencoded', limit: '56kb' });
   const parse = (req: Request): Body =>

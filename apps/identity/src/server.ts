@@ -204,9 +204,10 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   }
   publicApp.use(helmet({ contentSecurityPolicy: false, referrerPolicy: { policy: 'no-referrer' } }));
   publicApp.get('/assets/cryptoutil.css', sharedStylesheet());
-  // The JWKS and token checks answer with the keys in the database now, whichever instance rotated them, so a
-  // token signed by a freshly rotated key never meets an instance that does not know it.
-  publicApp.use(['/jwks', '/token/introspection', '/token/revocation'], (_req, _res, next) => {
+  // The JWKS answers with the keys in the database now, whichever instance rotated them (introspection and
+  // revocation read them when a token names a key not known here), so a token signed by a freshly rotated
+  // key never meets an instance that does not know it.
+  publicApp.use('/jwks', (_req, _res, next) => {
     syncSigningKeys().then(() => next(), next);
   });
   const limits = config.rate_limits;
@@ -240,7 +241,14 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     publicApp.use(relyingPartyRouter({ issuer, kmsUrl: config.resources[0].uri, rootCaPem }));
   }
   publicApp.use(
-    jwtTokenEndpoints({ db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys), audit }),
+    jwtTokenEndpoints({
+      db,
+      issuer,
+      provider: currentProvider,
+      publicJwks: () => publicJwks(keys),
+      syncKeys: syncSigningKeys,
+      audit,
+    }),
   );
   const protocol: RequestHandler = (req, res) => void handler(req, res);
   publicApp.use(protocol);

@@ -150,6 +150,10 @@ postgres('two Identity instances on one PostgreSQL', () => {
     const rotated = await kids(one);
     const fresh = rotated.filter((kid) => !before.includes(kid));
     expect(fresh).toHaveLength(2); // one ES256, one RS256
+    // A token signed with the new key introspects as active on the other instance at once, before its sync.
+    const signedByOne = await token(fetcher, one.publicUrl);
+    expect(fresh).toContain(decodeProtectedHeader(signedByOne).kid);
+    expect(await introspect(fetcher, two.publicUrl, signedByOne)).toMatchObject({ active: true });
     const deadline = Date.now() + 10_000;
     while ((await kids(two)).length !== rotated.length && Date.now() < deadline) {
       await new Promise((done) => setTimeout(done, 250));

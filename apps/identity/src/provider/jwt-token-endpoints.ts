@@ -20,6 +20,8 @@ export interface JwtTokenEndpointOptions {
   provider: () => Provider;
   /** The public JWKS the tokens are verified with (current and recently rotated keys). */
   publicJwks: () => JSONWebKeySet;
+  /** Reloads the signing keys if another instance rotated them (asked only for a `kid` not known here). */
+  syncKeys?: () => Promise<void>;
   /** Records revocations (token `jti` only) and refused client authentications. */
   audit?: AuditLog;
 }
@@ -51,14 +53,23 @@ async function authenticateClient(db: Database, req: Request, body: Body): Promi
   return (await verifyClientSecret(client.secretHash, secret)) ? clientId : undefined;
 }
 
-async function verifyAccessToken(options: JwtTokenEndpointOptions, token: string): Promise<JWTPayload | undefined> {
+async function verifyAccessToken(
+  options: JwtTokenEndpointOptions,
+  token: string,
+  retried = false,
+): Promise<JWTPayload | undefined> {
   try {
     const { payload } = await jwtVerify(token, createLocalJWKSet(options.publicJwks()), {
       issuer: options.issuer,
       typ: 'at+jwt',
     });
     return payload;
-  } catch {
+  } catch (error) {
+    // A key another instance has just rotated in: read the current keys once, then try again.
+    if (!retried && options.syncKeys && (error as { code?: string }).code === 'ERR_JWKS_NO_MATCHING_KEY') {
+      await options.syncKeys();
+      return verifyAccessToken(options, token, true);
+    }
     return undefined;
   }
 }

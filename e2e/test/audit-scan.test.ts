@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { resolve } from 'node:path';
-import { auditLeaks, deploymentSecrets } from './audit-scan.js';
+import { auditLeaks, deploymentSecrets, logLeaks } from './audit-scan.js';
 
 const UUID = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
 const record = (seq: number, event: string, fields: Record<string, string | null>) => ({
@@ -32,6 +32,13 @@ describe('the audit secret scan (run on every e2e stack when it stops)', () => {
       'kms #4 identity.login.failed: actor contains a known secret',
       'kms #5 kms.decrypt: resource looks like a token or key',
       'kms #6 kms.encrypt: resource contains a known secret',
+    ]);
+  });
+
+  it('finds known secrets in a log, and only those', () => {
+    const log = '{"msg":"request","path":"/token","client_id":"kms-service"}\n{"msg":"oops","detail":"attack at dawn"}';
+    expect(logLeaks('kms log', log, ['attack at dawn', 'kms-service-secret', 'short'])).toEqual([
+      'kms log contains a known secret (14 chars)',
     ]);
   });
 });

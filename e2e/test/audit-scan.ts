@@ -51,3 +51,10 @@ export function auditLeaks(product: string, records: ScannedRecord[], secrets: I
   }
   return findings;
 }
+
+/** Every known secret found in a process's log output, as `<where> contains a known secret (<n> chars)`. */
+export function logLeaks(where: string, output: string, secrets: Iterable<string>): string[] {
+  return [...new Set(secrets)]
+    .filter((secret) => secret.length >= 6 && output.includes(secret))
+    .map((secret) => `${where} contains a known secret (${secret.length} chars)`);
+}

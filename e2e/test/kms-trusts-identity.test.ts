@@ -190,139 +190,180 @@ for (const [engine, replicas] of [
 
 const browserSuite = chromiumSuite('e2e browser test');
 
-browserSuite('a person signs in through the real login page (headless Chromium)', () => {
-  let stack: Stack;
-  let callback: http.Server;
-  let callbackUrl: string;
-  const received: string[] = [];
+// With PostgreSQL, two processes of each product behind round-robin, and every connection is cut between
+// the browser's steps, so a sign-in started on one Identity instance completes on the other.
+const BROWSER_REPLICAS = POSTGRES ? 2 : 1;
 
-  beforeAll(async () => {
-    stack = await startStack({ url: 'sqlite' });
-    const app = express().get('/callback', (req, res) => {
-      received.push(req.originalUrl);
-      res.type('text/plain').send('signed in');
-    });
-    callback = http.createServer(app);
-    await new Promise<void>((done) => callback.listen(0, '127.0.0.1', done));
-    callbackUrl = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
-  });
-  afterAll(async () => {
-    callback?.closeAllConnections();
-    await new Promise((done) => callback?.close(done));
-    await stack?.stop();
-  });
+browserSuite(
+  `a person signs in through the real login page (headless Chromium${BROWSER_REPLICAS > 1 ? ', 2 processes each' : ''})`,
+  () => {
+    let stack: Stack;
+    let callback: http.Server;
+    let callbackUrl: string;
+    const received: string[] = [];
+    /** Makes the browser's next request open a new connection, which the proxy sends to the next process. */
+    const nextInstance = () => stack.proxies.forEach((proxy) => proxy.dropConnections());
+    /** How many Identity processes served the sign-in pages (`/auth`, `/interaction/...`). */
+    const signInProcesses = () =>
+      stack.replicas.identity.filter((replica) =>
+        replica
+          .lines()
+          .some(
+            (line) =>
+              line.msg === 'request' &&
+              typeof line.path === 'string' &&
+              (line.path === '/auth' || line.path.startsWith('/interaction/')),
+          ),
+      ).length;
 
-  it('gets a user token with the consented scopes that the KMS accepts, and refuses what the user lacks', async () => {
-    const registered = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        client_name: 'E2E browser app',
-        grant_types: ['authorization_code'],
-        redirect_uris: [callbackUrl],
-        token_endpoint_auth_method: 'none',
-        scope: 'openid profile kms:read kms:encrypt',
-      }),
-    });
-    const app = (await registered.json()) as { client_id: string };
-    const config = await client.discovery(new URL(stack.identity.publicUrl), app.client_id, undefined, client.None(), {
-      [client.customFetch]: stack.fetch as client.CustomFetch,
-    });
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const authorizationUrl = client.buildAuthorizationUrl(config, {
-      redirect_uri: callbackUrl,
-      scope: 'openid profile kms:read kms:encrypt',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-    });
-
-    const browser = await launchChromium(stack);
-    try {
-      const page = await browser.newPage();
-      await page.goto(authorizationUrl.toString());
-      await page.getByLabel('Username').fill('demo-user');
-      await page.getByLabel('Password').fill('demo-user-password');
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('button', { name: 'Allow' }).click();
-      await page.waitForURL((url) => url.toString().startsWith(callbackUrl));
-      expect(await page.textContent('body')).toContain('signed in');
-    } finally {
-      await browser.close();
-    }
-    const tokens = await client.authorizationCodeGrant(config, new URL(received[0]!, callbackUrl), {
-      pkceCodeVerifier: verifier,
-      expectedState: state,
-    });
-    expect(tokens.claims()?.preferred_username).toBe('demo-user');
-    stack.secrets.add(tokens.access_token);
-    const claims = decodeJwt(tokens.access_token);
-    expect(claims).toMatchObject({ aud: stack.kms.publicUrl, scope: 'kms:read kms:encrypt' });
-
-    const call = (method: string, path: string, body?: string) =>
-      stack.fetch(`${stack.kms.publicUrl}/service/api/v1${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${tokens.access_token}`,
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body ? { body } : {}),
+    beforeAll(async () => {
+      const url = POSTGRES ? await testPostgresUrl() : undefined;
+      stack = await startStack(
+        { url: url ?? 'sqlite', schemaPrefix: `e2e_browser_${Date.now()}` },
+        { replicas: url ? BROWSER_REPLICAS : 1 },
+      );
+      const app = express().get('/callback', (req, res) => {
+        received.push(req.originalUrl);
+        res.type('text/plain').send('signed in');
       });
-    expect((await call('GET', '/elastickeys')).status).toBe(200);
-    const create = await call(
-      'POST',
-      '/elastickey',
-      JSON.stringify({ name: 'x', description: 'x', algorithm: 'ES256' }),
-    );
-    expect(create.status).toBe(403);
-    expect(((await create.json()) as { required_scope: string }).required_scope).toBe('kms:pool:create');
-  });
+      callback = http.createServer(app);
+      await new Promise<void>((done) => callback.listen(0, '127.0.0.1', done));
+      callbackUrl = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
+    });
+    afterAll(async () => {
+      callback?.closeAllConnections();
+      await new Promise((done) => callback?.close(done));
+      await stack?.stop();
+    });
 
-  it('walks the demo relying party: sign in, see the tokens, encrypt and decrypt with the KMS', async () => {
-    // The stack runs on free ports: point demo-spa at this Identity's relying-party callback.
-    const patched = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients/demo-spa`, {
-      method: 'PATCH',
-      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        redirect_uris: [`${stack.identity.publicUrl}/demo/rp/callback`],
-        post_logout_redirect_uris: [`${stack.identity.publicUrl}/demo/rp`],
-      }),
+    it('gets a user token with the consented scopes that the KMS accepts, and refuses what the user lacks', async () => {
+      const registered = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          client_name: 'E2E browser app',
+          grant_types: ['authorization_code'],
+          redirect_uris: [callbackUrl],
+          token_endpoint_auth_method: 'none',
+          scope: 'openid profile kms:read kms:encrypt',
+        }),
+      });
+      const app = (await registered.json()) as { client_id: string };
+      const config = await client.discovery(
+        new URL(stack.identity.publicUrl),
+        app.client_id,
+        undefined,
+        client.None(),
+        {
+          [client.customFetch]: stack.fetch as client.CustomFetch,
+        },
+      );
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const authorizationUrl = client.buildAuthorizationUrl(config, {
+        redirect_uri: callbackUrl,
+        scope: 'openid profile kms:read kms:encrypt',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+      });
+
+      const browser = await launchChromium(stack);
+      try {
+        const page = await browser.newPage();
+        await page.goto(authorizationUrl.toString());
+        await page.getByLabel('Username').waitFor();
+        nextInstance();
+        await page.getByLabel('Username').fill('demo-user');
+        await page.getByLabel('Password').fill('demo-user-password');
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByRole('button', { name: 'Allow' }).waitFor();
+        nextInstance();
+        await page.getByRole('button', { name: 'Allow' }).click();
+        await page.waitForURL((url) => url.toString().startsWith(callbackUrl));
+        expect(await page.textContent('body')).toContain('signed in');
+      } finally {
+        await browser.close();
+      }
+      expect(signInProcesses()).toBe(stack.replicas.identity.length);
+      const redirect = new URL(received[0]!, callbackUrl);
+      stack.secrets.add(redirect.searchParams.get('code')!);
+      const tokens = await client.authorizationCodeGrant(config, redirect, {
+        pkceCodeVerifier: verifier,
+        expectedState: state,
+      });
+      expect(tokens.claims()?.preferred_username).toBe('demo-user');
+      stack.secrets.add(tokens.access_token);
+      const claims = decodeJwt(tokens.access_token);
+      expect(claims).toMatchObject({ aud: stack.kms.publicUrl, scope: 'kms:read kms:encrypt' });
+
+      const call = (method: string, path: string, body?: string) =>
+        stack.fetch(`${stack.kms.publicUrl}/service/api/v1${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${tokens.access_token}`,
+            ...(body ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(body ? { body } : {}),
+        });
+      expect((await call('GET', '/elastickeys')).status).toBe(200);
+      const create = await call(
+        'POST',
+        '/elastickey',
+        JSON.stringify({ name: 'x', description: 'x', algorithm: 'ES256' }),
+      );
+      expect(create.status).toBe(403);
+      expect(((await create.json()) as { required_scope: string }).required_scope).toBe('kms:pool:create');
     });
-    expect(patched.status).toBe(200);
-    // The key the page uses (pnpm demo creates it; here the service account does).
-    const admin = await kmsServiceToken(stack, 'kms:admin');
-    const key = await stack.fetch(`${stack.kms.publicUrl}/service/api/v1/elastickey`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'demo-encryption-aes256', description: 'demo-only', algorithm: 'A256GCM/dir' }),
+
+    it('walks the demo relying party: sign in, see the tokens, encrypt and decrypt with the KMS', async () => {
+      // The demo relying party keeps its session in process memory (demo only), so like any such app behind a
+      // load balancer it needs session affinity: every connection to Identity goes to its first process.
+      stack.proxies[0]?.pin(0);
+      // The stack runs on free ports: point demo-spa at this Identity's relying-party callback.
+      const patched = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients/demo-spa`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          redirect_uris: [`${stack.identity.publicUrl}/demo/rp/callback`],
+          post_logout_redirect_uris: [`${stack.identity.publicUrl}/demo/rp`],
+        }),
+      });
+      expect(patched.status).toBe(200);
+      // The key the page uses (pnpm demo creates it; here the service account does).
+      const admin = await kmsServiceToken(stack, 'kms:admin');
+      const key = await stack.fetch(`${stack.kms.publicUrl}/service/api/v1/elastickey`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'demo-encryption-aes256', description: 'demo-only', algorithm: 'A256GCM/dir' }),
+      });
+      expect(key.status).toBe(201);
+      await mkdir(IMAGES, { recursive: true });
+      const browser = await launchChromium(stack);
+      try {
+        const page = await browser.newPage();
+        // The screenshots illustrate docs/DEMO-INTEGRATION.md.
+        const shot = (name: string) => page.screenshot({ path: join(IMAGES, `rp-${name}.png`), fullPage: true });
+        await page.goto(`${stack.identity.publicUrl}/demo/rp`);
+        await shot('start');
+        await page.getByRole('link', { name: 'Sign in with cryptoutil Identity' }).click();
+        await shot('login');
+        await page.getByLabel('Username').fill('demo-user');
+        await page.getByLabel('Password').fill('demo-user-password');
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await page.getByRole('heading', { name: '2. Your tokens' }).waitFor();
+        const claims = await page.locator('pre').nth(1).textContent();
+        expect(JSON.parse(claims ?? '{}')).toMatchObject({ aud: stack.kms.publicUrl, client_id: 'demo-spa' });
+        await shot('tokens');
+        await page.getByRole('button', { name: 'Encrypt, then decrypt' }).click();
+        await page.getByRole('heading', { name: '4. Result' }).waitFor();
+        await shot('result');
+        expect(await page.locator('ul').textContent()).toMatch(/encrypt → 200.*decrypt → 200/);
+        expect(await page.locator('#plaintext').textContent()).toBe('hello from the demo');
+        expect(await page.locator('pre.wrap').textContent()).toMatch(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/);
+      } finally {
+        await browser.close();
+      }
     });
-    expect(key.status).toBe(201);
-    await mkdir(IMAGES, { recursive: true });
-    const browser = await launchChromium(stack);
-    try {
-      const page = await browser.newPage();
-      // The screenshots illustrate docs/DEMO-INTEGRATION.md.
-      const shot = (name: string) => page.screenshot({ path: join(IMAGES, `rp-${name}.png`), fullPage: true });
-      await page.goto(`${stack.identity.publicUrl}/demo/rp`);
-      await shot('start');
-      await page.getByRole('link', { name: 'Sign in with cryptoutil Identity' }).click();
-      await shot('login');
-      await page.getByLabel('Username').fill('demo-user');
-      await page.getByLabel('Password').fill('demo-user-password');
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('heading', { name: '2. Your tokens' }).waitFor();
-      const claims = await page.locator('pre').nth(1).textContent();
-      expect(JSON.parse(claims ?? '{}')).toMatchObject({ aud: stack.kms.publicUrl, client_id: 'demo-spa' });
-      await shot('tokens');
-      await page.getByRole('button', { name: 'Encrypt, then decrypt' }).click();
-      await page.getByRole('heading', { name: '4. Result' }).waitFor();
-      await shot('result');
-      expect(await page.locator('ul').textContent()).toMatch(/encrypt → 200.*decrypt → 200/);
-      expect(await page.locator('#plaintext').textContent()).toBe('hello from the demo');
-      expect(await page.locator('pre.wrap').textContent()).toMatch(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/);
-    } finally {
-      await browser.close();
-    }
-  });
-});
+  },
+);

@@ -2,18 +2,22 @@
  * The product as a user runs it: Identity and the KMS as separate processes (`apps/* /dist/main.js`,
  * built by `pnpm test`), each with its own database, on TLS 1.3 from one generated CA. The KMS knows
  * Identity only by its issuer URL. Identity's access log is kept, so tests can count requests on its side.
- * Stopping a stack fails if either audit chain is broken or holds a secret, token or plaintext.
+ * Stopping a stack fails if either audit chain is broken or holds a secret, token or plaintext, if any
+ * process's log or any column of either product's database (every tenant's too) holds one, or if any
+ * answer given through `stack.fetch` holds a secret of the servers (keys, admin token, passwords, client
+ * secrets).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { sql } from 'drizzle-orm';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { freePort, openDatabase } from '@cryptoutil/infra';
-import { RoundRobinProxy } from '@cryptoutil/infra/testing';
+import { RoundRobinProxy, storedSecretFindings } from '@cryptoutil/infra/testing';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
-import { auditLeaks, deploymentSecrets, type ScannedRecord } from './audit-scan.js';
+import { auditLeaks, deploymentSecrets, logLeaks, type ScannedRecord } from './audit-scan.js';
 
 const ROOT = resolve(import.meta.dirname ?? '.', '../..');
 const KMS_SCOPES = [
@@ -33,6 +37,8 @@ export interface Service {
   publicUrl: string;
   adminUrl: string;
   lines: () => Record<string, unknown>[];
+  /** Everything the process wrote to stdout and stderr. */
+  output: () => string;
 }
 
 export interface Stack {
@@ -83,6 +89,7 @@ function launch(
     child,
     publicUrl: '',
     adminUrl: '',
+    output: () => output,
     lines: () =>
       output
         .split('\n')
@@ -245,6 +252,7 @@ export async function startStack(
       publicUrl,
       adminUrl: first.adminUrl,
       lines: () => [first, ...others].flatMap((replica) => replica.lines()),
+      output: () => [first, ...others].map((replica) => replica.output()).join('\n'),
     };
   };
   const identity = facade(identities, issuer);
@@ -263,6 +271,22 @@ export async function startStack(
     'e2e-unseal-secret-0123456789abcdef0123456789',
     ...(await deploymentSecrets(ROOT)),
   ]);
+  /** What the server keeps to itself: never in an answer (tokens and plaintexts the tests add may be). */
+  const serverSecrets = [...secrets];
+  /** Every answer given through `stack.fetch`, headers and body, scanned for server secrets at the end. */
+  const answers: Promise<string>[] = [];
+  const scannedFetch = async (url: string, init?: RequestInit) => {
+    const res = await undiciFetch(url, { ...(init as object), dispatcher: agent });
+    const head = [...res.headers].map(([name, value]) => `${name}: ${value}`).join('\n');
+    answers.push(
+      res
+        .clone()
+        .text()
+        .then((body) => `${head}\n${body}`)
+        .catch(() => head),
+    );
+    return res;
+  };
   const auditProblems = async (): Promise<string[]> => {
     const problems: string[] = [];
     for (const [product, service] of [
@@ -290,6 +314,35 @@ export async function startStack(
     }
     return problems;
   };
+  const prefix = database.schemaPrefix ?? 'e2e';
+  /** PostgreSQL: both products' schemas and every KMS tenant's (named as the KMS names them). */
+  const postgresSchemas = async (db: Awaited<ReturnType<typeof openDatabase>>) => {
+    const tenants = await db
+      .all<{ id: string }>(sql.raw(`SELECT id FROM "${prefix}_kms".kms_tenants`))
+      .catch(() => [] as { id: string }[]);
+    const tenantSchemas = tenants.map(({ id }) => `tenant_${id.toLowerCase().replaceAll('-', '_')}`);
+    return [`${prefix}_identity`, `${prefix}_kms`, ...tenantSchemas];
+  };
+  /** Known secrets in any process's log or any stored column (after the processes stopped). */
+  const storedProblems = async (): Promise<string[]> => {
+    const problems = [...identities, ...kmses].flatMap((service, index) =>
+      logLeaks(`log of process ${index}`, service.output(), secrets),
+    );
+    problems.push(...logLeaks('an answer', (await Promise.all(answers)).join('\n'), serverSecrets));
+    if (database.url === 'sqlite') {
+      const files = (await readdir(dir, { recursive: true })).filter((file) => file.endsWith('.sqlite'));
+      for (const file of files) {
+        const db = await openDatabase({ url: `sqlite:${join(dir, file)}` });
+        problems.push(...(await storedSecretFindings(db, secrets)).map((finding) => `${file}: ${finding}`));
+        await db.close();
+      }
+    } else {
+      const db = await openDatabase({ url: database.url });
+      problems.push(...(await storedSecretFindings(db, secrets, await postgresSchemas(db))));
+      await db.close();
+    }
+    return problems;
+  };
   const stop = async (service: Service) => {
     if (service.child.exitCode !== null) return;
     const exited = new Promise((done) => service.child.once('exit', done));
@@ -301,8 +354,7 @@ export async function startStack(
     identity,
     kms,
     agent,
-    fetch: ((url: string, init?: RequestInit) =>
-      undiciFetch(url, { ...(init as object), dispatcher: agent })) as unknown as typeof fetch,
+    fetch: scannedFetch as unknown as typeof fetch,
     adminToken,
     rootCaPem: ca.rootPem,
     leafPins: [await pin('identity'), await pin('kms')],
@@ -314,14 +366,13 @@ export async function startStack(
       await Promise.all([...kmses, ...identities].map(stop));
       await Promise.all(proxies.map((proxy) => proxy.stop()));
       await agent.close();
+      problems.push(...(await storedProblems().catch((error: unknown) => [`scanning logs and data failed: ${error}`])));
       if (database.url !== 'sqlite') {
         const db = await openDatabase({ url: database.url });
-        for (const name of ['identity', 'kms']) {
-          await db.exec(`DROP SCHEMA IF EXISTS "${database.schemaPrefix ?? 'e2e'}_${name}" CASCADE`);
-        }
+        for (const schema of await postgresSchemas(db)) await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
         await db.close();
       }
-      if (problems.length > 0) throw new Error(`audit log problems:\n${problems.join('\n')}`);
+      if (problems.length > 0) throw new Error(`secret hygiene problems:\n${problems.join('\n')}`);
     },
   };
 }

@@ -38,7 +38,7 @@ import {
 import { publicJwk, type JSONWebKeySet, type JWK } from '@cryptoutil/jose-authority';
 import { closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import type { IdentityConfig } from './config.js';
-import { deleteExpiredOidcModels, oidcAdapterFactory } from './data/oidc-adapter.js';
+import { deleteExpiredOidcModels, hashStoredCredentials, oidcAdapterFactory } from './data/oidc-adapter.js';
 import { OIDC_MIGRATIONS } from './data/oidc-schema.js';
 import { deleteExpiredRevocations } from './data/revoked-token-repository.js';
 import { IDENTITY_MIGRATIONS } from './data/schema.js';
@@ -112,6 +112,8 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   }
   const db = await openDatabase(config.database);
   await migrate(db, [...IDENTITY_MIGRATIONS, ...OIDC_MIGRATIONS]);
+  const converted = await hashStoredCredentials(db);
+  if (converted > 0) logger.info('stored tokens converted to hashed ids', { rows: converted });
   if (options.demoSeed) {
     const report = await applyDemoSeed(db, await readDemoSeed(options.demoSeed.path), {
       reset: options.demoSeed.reset,
@@ -213,12 +215,12 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   const limits = config.rate_limits;
   publicApp.post(
     '/token',
-    limitRequests(limiterFrom(limits.token_per_ip), byClientIp),
-    limitRequests(limiterFrom(limits.token_per_client), byAuthorization),
+    limitRequests(limiterFrom(limits.token_per_ip, { db, name: 'token_per_ip' }), byClientIp),
+    limitRequests(limiterFrom(limits.token_per_client, { db, name: 'token_per_client' }), byAuthorization),
   );
   publicApp.post(
     ['/interaction/:uid/login', '/interaction/:uid/totp'],
-    limitRequests(limiterFrom(limits.login_per_ip), byClientIp),
+    limitRequests(limiterFrom(limits.login_per_ip, { db, name: 'login_per_ip' }), byClientIp),
   );
   // Every answer carries the page policy: pages need nothing more, and JSON or a redirect body needs nothing.
   publicApp.use(PAGE_CSP);

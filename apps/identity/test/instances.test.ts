@@ -22,9 +22,15 @@ afterAll(async () => {
   await Promise.all(agents.map((agent) => agent.close()));
 });
 
-async function start(database: Record<string, unknown>, tlsDir: string, issuer?: string): Promise<RunningIdentity> {
+async function start(
+  database: Record<string, unknown>,
+  tlsDir: string,
+  issuer?: string,
+  overrides: Record<string, unknown> = {},
+): Promise<RunningIdentity> {
   const identity = await startIdentity({
     config: identityConfigSchema.parse({
+      ...overrides,
       server: { public_port: 0, admin_port: 0, ...(issuer ? { issuer } : {}) },
       database,
       tls: { dir: tlsDir },
@@ -162,4 +168,27 @@ postgres('two Identity instances on one PostgreSQL', () => {
     // And it signs with the new key.
     expect(fresh).toContain(decodeProtectedHeader(await token(fetcher, two.publicUrl)).kid);
   }, 30_000);
+
+  it('share rate-limit buckets: a client gets the configured burst across both, not twice it', async () => {
+    const url = (await testPostgresUrl())!;
+    const database = { url, schema: `test_${uuidv7().replace(/-/g, '_')}` };
+    const dir = await mkdtemp(join(tmpdir(), 'identity-limits-'));
+    const limits = { rate_limits: { token_per_client: { burst: 3, per_second: 0.01 } } };
+    const one = await start(database, join(dir, 'tls'), undefined, limits);
+    const two = await start(database, join(dir, 'tls'), one.issuer, limits);
+    const fetcher = tlsFetch(one.rootCaPem);
+    const statuses = [];
+    for (const identity of [one, two, one, two, one]) {
+      const response = await fetcher(`${identity.publicUrl}/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'grant_type=client_credentials&scope=kms:read',
+      });
+      statuses.push(response.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+  });
 });

@@ -34,6 +34,7 @@ import { createAuthenticator } from './api/authentication.js';
 import { loadRealms, withDatabaseRealm } from './domain/realm.js';
 import { accessControl } from './api/access.js';
 import { seedDemo, type DemoSeed, type SeededDemo } from './domain/demo-seed.js';
+import { deleteStaleLoginFailures } from './data/login-failure-repository.js';
 import { createPasswordLogin } from './domain/password-login.js';
 import { databaseDemoUserStore } from './domain/realm-user.js';
 import { SessionStore } from './domain/session.js';
@@ -73,6 +74,8 @@ export interface RunningKms {
 }
 
 const DESTROY_SWEEP_MS = 60_000;
+/** Failure counts of usernames not seen for a day are forgotten (their lockouts are long over). */
+const STALE_LOGIN_FAILURES_MS = 24 * 3600 * 1000;
 
 function unsealKeys(config: KmsConfig) {
   const policy = { mode: config.unseal.mode, threshold: config.unseal.threshold, shares: config.unseal.shares };
@@ -169,7 +172,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       ? { access: (req, res, next) => (access as RequestHandler)(req, res, next), browser: { login, sessions } }
       : {}),
     audit,
-    rateLimits: kmsRateLimiters(config.rate_limits),
+    rateLimits: kmsRateLimiters(config.rate_limits, db),
     bodyLimitBytes: config.server.body_limit_bytes,
     ...(options.extraRouters ? { extraRouters: options.extraRouters } : {}),
   });
@@ -262,6 +265,9 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       (error: unknown) => logger.error('destroying expired elastic keys failed', { error }),
     );
     sessions.deleteExpired().catch((error: unknown) => logger.error('deleting expired sessions failed', { error }));
+    deleteStaleLoginFailures(db, Date.now() - STALE_LOGIN_FAILURES_MS).catch((error: unknown) =>
+      logger.error('deleting stale sign-in failure counts failed', { error }),
+    );
   }, DESTROY_SWEEP_MS);
   sweep.unref();
 

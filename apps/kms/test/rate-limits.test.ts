@@ -65,11 +65,14 @@ describeEachDatabase('KMS rate limits', (database) => {
       access: accessControl({ authenticate, realm: 'kms', otherSchemes: ['Basic', 'ApiKey'] }),
       browser: { login, sessions: new SessionStore(db, { idleTimeoutMs: 60_000, absoluteTimeoutMs: 600_000 }) },
       audit,
-      rateLimits: kmsRateLimiters({
-        login_per_ip: { burst: 3, per_second: 0.01 },
-        crypto_per_client: { burst: 4, per_second: 0.01 },
-        crypto_per_ip: { burst: 10, per_second: 0.01 },
-      }),
+      rateLimits: kmsRateLimiters(
+        {
+          login_per_ip: { burst: 3, per_second: 0.01 },
+          crypto_per_client: { burst: 4, per_second: 0.01 },
+          crypto_per_ip: { burst: 10, per_second: 0.01 },
+        },
+        db,
+      ),
     });
     const created = await kms
       .api('post', '/elastickey')

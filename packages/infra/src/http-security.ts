@@ -28,6 +28,11 @@ export interface RateLimitDecision {
 
 /** Decides per key (client IP by default); implementations may be in memory or shared (database). */
 export interface RateLimiter {
+  consume(key: string): RateLimitDecision | Promise<RateLimitDecision>;
+}
+
+/** A limiter that decides at once (in process memory). */
+export interface LocalRateLimiter extends RateLimiter {
   consume(key: string): RateLimitDecision;
 }
 
@@ -96,9 +101,11 @@ export function rateLimitMiddleware(
   return (req, res, next) => {
     const key = keyOf(req, res);
     if (key === undefined) return next();
+    const decide = (decision: RateLimitDecision) =>
+      decision.allowed ? next() : next(new TooManyRequestsError(Math.max(1, Math.ceil(decision.retryAfterSeconds))));
     const decision = limiter.consume(key);
-    if (decision.allowed) next();
-    else next(new TooManyRequestsError(Math.max(1, Math.ceil(decision.retryAfterSeconds))));
+    if ('then' in decision) decision.then(decide, next);
+    else decide(decision);
   };
 }
 
@@ -114,7 +121,7 @@ export interface TokenBucketOptions {
 }
 
 /** A token bucket per key, in process memory (per instance; a shared limiter would use the database). */
-export function tokenBucketLimiter(options: TokenBucketOptions): RateLimiter {
+export function tokenBucketLimiter(options: TokenBucketOptions): LocalRateLimiter {
   if (!(options.capacity >= 1) || !(options.refillPerSecond > 0)) {
     throw new RangeError('tokenBucketLimiter needs capacity ≥ 1 and refillPerSecond > 0');
   }

@@ -10,6 +10,7 @@ export * from './secrets.js';
 export * from './db/database.js';
 export * from './db/unavailable.js';
 export * from './db/migrations.js';
+export * from './db/shared-rate-limiter.js';
 export * from './health.js';
 export * from './ids.js';
 export * from './shutdown.js';

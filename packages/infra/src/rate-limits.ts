@@ -1,12 +1,14 @@
 /**
- * Configured rate limits (issue #10): a token bucket per key (client IP, or a credential) in process
- * memory, refusing with `429 too_many_requests` and `Retry-After`. Each limit is `{burst, per_second}` or
- * `null` (off). With several instances each keeps its own buckets, so the effective limit is the
- * configured one times the instance count.
+ * Configured rate limits (issue #10): a token bucket per key (client IP, or a credential), refusing with
+ * `429 too_many_requests` and `Retry-After`. Each limit is `{burst, per_second}` or `null` (off). Given
+ * the database, the buckets are shared by every instance (db/shared-rate-limiter), so N instances together
+ * allow the configured rate; without it each process keeps its own.
  */
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import type { Queryable } from './db/database.js';
+import { sharedTokenBucketLimiter } from './db/shared-rate-limiter.js';
 import { rateLimitMiddleware, tokenBucketLimiter, type RateLimiter } from './http-security.js';
 
 export const rateLimitSchema = z
@@ -20,9 +22,17 @@ export const rateLimitSchema = z
 
 export type RateLimitConfig = z.infer<typeof rateLimitSchema>;
 
-/** The limiter of one configured limit, or undefined when it is off. */
-export function limiterFrom(config: RateLimitConfig): RateLimiter | undefined {
-  return config ? tokenBucketLimiter({ capacity: config.burst, refillPerSecond: config.per_second }) : undefined;
+/**
+ * The limiter of one configured limit, or undefined when it is off: shared through the database when
+ * `shared` names it, else in process memory.
+ */
+export function limiterFrom(
+  config: RateLimitConfig,
+  shared?: { db: Queryable; name: string },
+): RateLimiter | undefined {
+  if (!config) return undefined;
+  const bucket = { capacity: config.burst, refillPerSecond: config.per_second };
+  return shared ? sharedTokenBucketLimiter(shared.db, { ...bucket, name: shared.name }) : tokenBucketLimiter(bucket);
 }
 
 /** `rateLimitMiddleware` for a configured limit: a limit that is off lets everything pass. */

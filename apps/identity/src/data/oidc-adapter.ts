@@ -4,19 +4,51 @@
  * oidc-provider makes. Expired rows read as missing and are swept by `deleteExpiredOidcModels`.
  * Payloads hold tokens, so they are never logged.
  *
+ * Bearer credentials are not stored (secret hygiene, issue #10): for the models whose id is itself a
+ * credential a client presents (refresh tokens, authorization codes, opaque access tokens), the row is
+ * keyed by a SHA-256 of the id and the payload's `jti` (the same value) is left out and put back on read;
+ * a copy of the database yields no usable token, as with Hydra's token signatures. Session and
+ * interaction ids stay as they are: their cookies are signed with the cookie keys, which are not in the
+ * database. Device codes stay too, because oidc-provider finds them by user code and needs the id back.
+ *
  * Consuming (an authorization code, a rotated refresh token) is a compare-and-set: of concurrent requests
  * presenting the same code or refresh token, on any number of instances, exactly one wins; every other
  * one is treated as reuse: the whole grant is revoked and the request refused with `invalid_grant`.
  */
+import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '@cryptoutil/infra';
 
 type Row = { payload: string; consumed_at: number | string | null };
 
-function toPayload(row: Row | undefined): AdapterPayload | undefined {
+/** Models whose id a client presents as a credential: stored only as a hash. */
+export const HASHED_ID_MODELS: ReadonlySet<string> = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'ClientCredentials',
+  'RefreshToken',
+  'BackchannelAuthenticationRequest',
+]);
+/** Marks a stored id that is a hash (rows written before hashing are found and converted at start). */
+const HASHED = 's256.';
+
+/** The id as stored for `model`. */
+export function storedOidcId(model: string, id: string): string {
+  return HASHED_ID_MODELS.has(model) ? HASHED + createHash('sha256').update(id).digest('base64url') : id;
+}
+
+/** The payload as stored: without the `jti` of a hashed-id model (it is the credential). */
+function storable(model: string, id: string, payload: AdapterPayload): string {
+  if (!HASHED_ID_MODELS.has(model) || payload.jti !== id) return JSON.stringify(payload);
+  const { jti: _credential, ...rest } = payload;
+  return JSON.stringify(rest);
+}
+
+function toPayload(model: string, id: string | undefined, row: Row | undefined): AdapterPayload | undefined {
   if (!row) return undefined;
   const payload = JSON.parse(row.payload) as AdapterPayload;
+  if (id !== undefined && HASHED_ID_MODELS.has(model) && payload.jti === undefined) payload.jti = id;
   if (row.consumed_at !== null) payload.consumed = Math.floor(Number(row.consumed_at) / 1000);
   return payload;
 }
@@ -30,10 +62,12 @@ const REUSED: Record<string, string> = {
 export function oidcAdapterFactory(db: Database, options: { now?: () => number } = {}): AdapterFactory {
   const now = options.now ?? Date.now;
   return (model: string): Adapter => {
+    const key = (id: string) => storedOidcId(model, id);
     const findBy = async (column: 'id' | 'uid' | 'user_code', value: string) => {
       const [row] = await db.all<Row>(sql`SELECT payload, consumed_at FROM identity_oidc_models
-        WHERE model = ${model} AND ${sql.raw(column)} = ${value} AND (expires_at IS NULL OR expires_at > ${now()})`);
-      return toPayload(row);
+        WHERE model = ${model} AND ${sql.raw(column)} = ${column === 'id' ? key(value) : value}
+          AND (expires_at IS NULL OR expires_at > ${now()})`);
+      return toPayload(model, column === 'id' ? value : undefined, row);
     };
     return {
       async upsert(id, payload, expiresIn) {
@@ -42,7 +76,7 @@ export function oidcAdapterFactory(db: Database, options: { now?: () => number }
         const userCode = typeof payload.userCode === 'string' ? payload.userCode : null;
         const uid = typeof payload.uid === 'string' ? payload.uid : null;
         await db.run(sql`INSERT INTO identity_oidc_models (model, id, payload, grant_id, user_code, uid, expires_at, consumed_at)
-          VALUES (${model}, ${id}, ${JSON.stringify(payload)}, ${grantId}, ${userCode}, ${uid}, ${expiresAt}, ${null})
+          VALUES (${model}, ${key(id)}, ${storable(model, id, payload)}, ${grantId}, ${userCode}, ${uid}, ${expiresAt}, ${null})
           ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
             user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at`);
       },
@@ -51,11 +85,11 @@ export function oidcAdapterFactory(db: Database, options: { now?: () => number }
       findByUserCode: (userCode) => findBy('user_code', userCode),
       async consume(id) {
         const won = await db.run(sql`UPDATE identity_oidc_models SET consumed_at = ${now()}
-          WHERE model = ${model} AND id = ${id} AND consumed_at IS NULL`);
+          WHERE model = ${model} AND id = ${key(id)} AND consumed_at IS NULL`);
         if (won > 0) return;
         // Someone consumed it first (a concurrent request, maybe on another instance): reuse.
         const [row] = await db.all<{ grant_id: string | null }>(
-          sql`SELECT grant_id FROM identity_oidc_models WHERE model = ${model} AND id = ${id}`,
+          sql`SELECT grant_id FROM identity_oidc_models WHERE model = ${model} AND id = ${key(id)}`,
         );
         if (row?.grant_id) {
           await db.run(sql`DELETE FROM identity_oidc_models
@@ -64,7 +98,7 @@ export function oidcAdapterFactory(db: Database, options: { now?: () => number }
         throw new errors.InvalidGrant(REUSED[model] ?? 'grant already used');
       },
       async destroy(id) {
-        await db.run(sql`DELETE FROM identity_oidc_models WHERE model = ${model} AND id = ${id}`);
+        await db.run(sql`DELETE FROM identity_oidc_models WHERE model = ${model} AND id = ${key(id)}`);
       },
       async revokeByGrantId(grantId) {
         await db.run(sql`DELETE FROM identity_oidc_models WHERE grant_id = ${grantId}`);
@@ -76,4 +110,28 @@ export function oidcAdapterFactory(db: Database, options: { now?: () => number }
 /** Removes expired rows of every model; returns how many. */
 export async function deleteExpiredOidcModels(db: Database, now = Date.now()): Promise<number> {
   return db.run(sql`DELETE FROM identity_oidc_models WHERE expires_at IS NOT NULL AND expires_at <= ${now}`);
+}
+
+/**
+ * Converts rows written before ids were hashed (older versions kept credentials as ids): each gets its
+ * hashed id and loses its `jti`, in one transaction, so no session or refresh token is lost by upgrading.
+ * Returns how many rows it converted; run at start, after the migrations.
+ */
+export async function hashStoredCredentials(db: Database): Promise<number> {
+  const models = [...HASHED_ID_MODELS];
+  return db.transaction(async (tx) => {
+    const rows = await tx.all<{ model: string; id: string; payload: string }>(
+      sql`SELECT model, id, payload FROM identity_oidc_models
+        WHERE model IN (${sql.join(
+          models.map((model) => sql`${model}`),
+          sql`, `,
+        )}) AND id NOT LIKE ${`${HASHED}%`}`,
+    );
+    for (const row of rows) {
+      const payload = storable(row.model, row.id, JSON.parse(row.payload) as AdapterPayload);
+      await tx.run(sql`UPDATE identity_oidc_models SET id = ${storedOidcId(row.model, row.id)}, payload = ${payload}
+        WHERE model = ${row.model} AND id = ${row.id}`);
+    }
+    return rows.length;
+  });
 }

@@ -2,7 +2,7 @@
  * Identity's own tables (oidc-provider's models live in `oidc-schema.ts`). Portable SQL: text ids and
  * ISO timestamps, JSON as text, 0/1 booleans. Secrets are only hashes; signing keys only JWEs.
  */
-import { auditMigration, type Migration } from '@cryptoutil/infra';
+import { auditMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
 
 export const IDENTITY_MIGRATIONS: readonly Migration[] = [
   {
@@ -59,4 +59,6 @@ ALTER TABLE identity_users ADD COLUMN totp_last_step BIGINT;`,
   },
   // The hash-chained, append-only audit log (packages/infra/src/audit).
   auditMigration('identity', '0004_audit_log'),
+  // Rate-limit buckets shared by every instance (packages/infra/src/db/shared-rate-limiter).
+  rateLimitMigration('0005_rate_limit_buckets'),
 ];

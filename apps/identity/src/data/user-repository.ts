@@ -82,15 +82,23 @@ export async function findUserByUsername(db: Queryable, username: string): Promi
   return row ? toRecord(row) : undefined;
 }
 
+/**
+ * Counts one failed sign-in step in a single statement, so concurrent failures (on any instance) are all
+ * counted: the count goes up by one, or, when it reaches `maxFailures`, back to 0 with the account locked
+ * until `lockUntil`. Returns the new count (0: this failure locked the account).
+ */
 export async function recordLoginFailure(
   db: Queryable,
   id: string,
-  failedLogins: number,
-  lockedUntil: string | null,
-): Promise<void> {
-  await db.run(
-    sql`UPDATE identity_users SET failed_logins = ${failedLogins}, locked_until = ${lockedUntil} WHERE id = ${id}`,
-  );
+  maxFailures: number,
+  lockUntil: string,
+): Promise<number> {
+  const [row] = await db.all<{ failed_logins: number | string }>(sql`UPDATE identity_users SET
+      failed_logins = CASE WHEN failed_logins + 1 >= ${maxFailures} THEN 0 ELSE failed_logins + 1 END,
+      locked_until = CASE WHEN failed_logins + 1 >= ${maxFailures} THEN ${lockUntil} ELSE locked_until END
+    WHERE id = ${id}
+    RETURNING failed_logins`);
+  return Number(row?.failed_logins ?? 0);
 }
 
 export async function recordLoginSuccess(db: Queryable, id: string): Promise<void> {

@@ -54,8 +54,10 @@ export async function login(
 }
 
 /**
- * Counts a failed sign-in step (wrong password or wrong second-factor code): each consecutive failure
- * answers a little later, then the account locks for a while. True when this failure locked it.
+ * Counts a failed sign-in step (wrong password or wrong second-factor code) atomically in the database,
+ * so parallel guesses on any number of instances are all counted; then answers a little later the more
+ * consecutive failures there were. The account locks for a while at `maxFailures`. True when this failure
+ * locked it.
  */
 export async function recordFailure(
   db: Database,
@@ -63,11 +65,12 @@ export async function recordFailure(
   policy: LoginPolicy,
   now = new Date(),
 ): Promise<boolean> {
-  const failures = user.failedLogins + 1;
-  await new Promise((resolve) => setTimeout(resolve, Math.min(failures * FAILURE_DELAY_MS, 2000)));
-  const locks = failures >= policy.maxFailures;
-  const lockedUntil = locks ? new Date(now.getTime() + policy.lockoutMs).toISOString() : user.lockedUntil;
-  await recordLoginFailure(db, user.id, locks ? 0 : failures, lockedUntil);
+  const lockUntil = new Date(now.getTime() + policy.lockoutMs).toISOString();
+  const failures = await recordLoginFailure(db, user.id, policy.maxFailures, lockUntil);
+  const locks = failures === 0;
+  await new Promise((resolve) =>
+    setTimeout(resolve, Math.min((locks ? policy.maxFailures : failures) * FAILURE_DELAY_MS, 2000)),
+  );
   return locks;
 }
 

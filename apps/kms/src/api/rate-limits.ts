@@ -4,7 +4,14 @@
  * authenticated caller (after it). Refusals are 429 problems with Retry-After, recorded by the audit trail.
  */
 import { Router, type RequestHandler } from 'express';
-import { byClientIp, limitRequests, limiterFrom, type RateLimitConfig, type RateLimiter } from '@cryptoutil/infra';
+import {
+  byClientIp,
+  limitRequests,
+  limiterFrom,
+  type Queryable,
+  type RateLimitConfig,
+  type RateLimiter,
+} from '@cryptoutil/infra';
 import { operationOf } from './access.js';
 import type { KmsPrincipal } from './authentication.js';
 
@@ -14,15 +21,19 @@ export interface KmsRateLimiters {
   cryptoPerIp?: RateLimiter | undefined;
 }
 
-export function kmsRateLimiters(config: {
-  login_per_ip: RateLimitConfig;
-  crypto_per_client: RateLimitConfig;
-  crypto_per_ip: RateLimitConfig;
-}): KmsRateLimiters {
+/** The configured limits, their buckets shared through `db` by every KMS instance. */
+export function kmsRateLimiters(
+  config: {
+    login_per_ip: RateLimitConfig;
+    crypto_per_client: RateLimitConfig;
+    crypto_per_ip: RateLimitConfig;
+  },
+  db: Queryable,
+): KmsRateLimiters {
   return {
-    loginPerIp: limiterFrom(config.login_per_ip),
-    cryptoPerClient: limiterFrom(config.crypto_per_client),
-    cryptoPerIp: limiterFrom(config.crypto_per_ip),
+    loginPerIp: limiterFrom(config.login_per_ip, { db, name: 'login_per_ip' }),
+    cryptoPerClient: limiterFrom(config.crypto_per_client, { db, name: 'crypto_per_client' }),
+    cryptoPerIp: limiterFrom(config.crypto_per_ip, { db, name: 'crypto_per_ip' }),
   };
 }
 

@@ -3,7 +3,7 @@
  * is creation order); timestamps are ISO-8601 UTC text (sortable as text on both engines); booleans are
  * 0/1 integers so one query text serves SQLite and PostgreSQL. Key material is only ever stored as JWE.
  */
-import { auditMigration, type Migration } from '@cryptoutil/infra';
+import { auditMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
 
 /** The elastic key columns, the same in the first (shared) table and in every tenant's schema. */
 const ELASTIC_KEY_COLUMNS = `
@@ -105,6 +105,19 @@ CREATE INDEX kms_sessions_by_subject ON kms_sessions (subject);`,
   },
   // The hash-chained, append-only audit log (packages/infra/src/audit).
   auditMigration('kms', '0005_audit_log'),
+  // Rate-limit buckets shared by every instance (packages/infra/src/db/shared-rate-limiter).
+  rateLimitMigration('0006_rate_limit_buckets'),
+  {
+    // Failed sign-ins per username, shared by every instance (data/login-failure-repository).
+    id: '0007_login_failures',
+    sql: `
+CREATE TABLE kms_login_failures (
+  username TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  locked_until_ms BIGINT NOT NULL,
+  updated_ms BIGINT NOT NULL
+);`,
+  },
 ];
 
 /**

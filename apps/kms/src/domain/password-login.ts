@@ -3,9 +3,12 @@
  * login form). Realms are asked in the configured priority (file → database by default): the first realm
  * that knows the username decides, so the same name in a later realm is never tried. Unknown usernames
  * cost the same PBKDF2 work as known ones; repeated failures slow down, then lock the username for a while.
+ * Failures are counted in the database, one statement each, so parallel guesses are all counted and every
+ * instance honours the same lockout.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { verifiedSecretCache, verifyDecoyPassword, type Queryable } from '@cryptoutil/infra';
+import { clearLoginFailures, findLoginFailures, recordLoginFailure } from '../data/login-failure-repository.js';
 import { findRealmUserByName, recordRealmUserLogin } from '../data/realm-user-repository.js';
 import { scopesOfRoles, type Realms } from './realm.js';
 
@@ -49,7 +52,6 @@ interface Candidate {
   tenants: string[];
 }
 
-const MAX_TRACKED_USERNAMES = 10_000;
 const LAST_LOGIN_RESOLUTION_MS = 60_000;
 
 const sameText = (a: string, b: string) => {
@@ -99,22 +101,10 @@ export function createPasswordLogin(options: PasswordLoginOptions): PasswordLogi
   const now = options.now ?? Date.now;
   const delayMs = options.failureDelayMs ?? 200;
   const verify = verifiedSecretCache();
-  const failures = new Map<string, { count: number; lockedUntil: number }>();
-
-  /** Keeps the failure counts bounded: the oldest entry that is not a lockout leaves first. */
-  const forgetOldestUnlocked = () => {
-    if (failures.size < MAX_TRACKED_USERNAMES) return;
-    for (const [name, state] of failures) {
-      if (state.lockedUntil <= now()) {
-        failures.delete(name);
-        return;
-      }
-    }
-  };
 
   return async (username, password) => {
-    const state = failures.get(username);
-    if (state && state.lockedUntil > now()) throw new LoginRefused('locked');
+    const state = await findLoginFailures(options.db, username);
+    if (state && state.lockedUntilMs > now()) throw new LoginRefused('locked');
     const user = await findCandidate(options, username);
     const ok = !user
       ? await verifyDecoyPassword(password)
@@ -122,17 +112,12 @@ export function createPasswordLogin(options: PasswordLoginOptions): PasswordLogi
         ? await verify(user.passwordHash, password)
         : user.demoPassword !== undefined && sameText(user.demoPassword, password);
     if (!user || !ok || !user.enabled) {
-      const count = (state?.count ?? 0) + 1;
-      await new Promise((done) => setTimeout(done, Math.min(count * delayMs, 2000)));
-      const locked = count >= options.lockout.maxFailures;
-      forgetOldestUnlocked();
-      failures.set(username, {
-        count: locked ? 0 : count,
-        lockedUntil: locked ? now() + options.lockout.lockoutMs : 0,
-      });
+      const { maxFailures, lockoutMs } = options.lockout;
+      const count = await recordLoginFailure(options.db, username, maxFailures, now() + lockoutMs, now());
+      await new Promise((done) => setTimeout(done, Math.min((count === 0 ? maxFailures : count) * delayMs, 2000)));
       throw new LoginRefused('invalid_credentials');
     }
-    failures.delete(username);
+    if (state) await clearLoginFailures(options.db, username);
     // Scripts sign in with Basic on every call: the last login is written at most once a minute.
     const last = user.lastLoginAt ? Date.parse(user.lastLoginAt) : 0;
     if (user.userId && now() - last >= LAST_LOGIN_RESOLUTION_MS) {

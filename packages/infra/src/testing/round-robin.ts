@@ -10,6 +10,7 @@ export class RoundRobinProxy {
   #server: net.Server | undefined;
   #sockets = new Set<net.Socket>();
   #next = 0;
+  #pinned: number | undefined;
   port = 0;
   /** Connections handed to each backend, by index. */
   readonly connections: number[];
@@ -42,7 +43,7 @@ export class RoundRobinProxy {
       inbound.destroy();
       return;
     }
-    const index = this.#next++ % this.backends.length;
+    const index = this.#pinned ?? this.#next++ % this.backends.length;
     const backend = this.backends[index]!;
     const outbound = net.connect(backend.port, backend.host);
     let connected = false;
@@ -62,6 +63,22 @@ export class RoundRobinProxy {
     });
     inbound.on('error', () => outbound.destroy());
     inbound.on('close', () => outbound.destroy());
+  }
+
+  /**
+   * Sends every new connection to one backend (session affinity, as a load balancer gives an app that keeps
+   * sessions in memory), or round-robin again with `undefined`.
+   */
+  pin(backend: number | undefined): void {
+    this.#pinned = backend;
+  }
+
+  /**
+   * Cuts every open connection (the proxy keeps listening), so a client's next request opens a new one and
+   * lands on the next backend: how a test makes one browser's steps cross instances.
+   */
+  dropConnections(): void {
+    for (const socket of this.#sockets) socket.destroy();
   }
 
   async stop(): Promise<void> {

@@ -29,7 +29,9 @@ export async function deploymentSecrets(root: string): Promise<string[]> {
     const seed = await readFile(join(root, `deployments/${product}/config/demo-seed.yml`), 'utf8');
     for (const match of seed.matchAll(/^\s*password:\s*(\S+)/gm)) found.push(match[1] ?? '');
     const dir = join(root, `deployments/${product}/secrets`);
-    for (const file of await readdir(dir)) found.push((await readFile(join(dir, file), 'utf8')).trim());
+    for (const file of await readdir(dir)) {
+      if (file.endsWith('.secret')) found.push((await readFile(join(dir, file), 'utf8')).trim());
+    }
   }
   return found.filter((secret) => secret.length >= 8);
 }

@@ -41,13 +41,19 @@ export interface Service {
   output: () => string;
 }
 
+/** One process of a product, which a test may kill and start again on the same ports and data. */
+export interface Replica extends Service {
+  /** Starts the process again (after it exited) and resolves once it is ready; logs accumulate. */
+  restart(): Promise<void>;
+}
+
 export interface Stack {
   dir: string;
   /** Identity as clients see it (with replicas: the proxy's URL, the first replica's admin listener). */
   identity: Service;
   kms: Service;
   /** Every process of each product (one each unless `replicas` was given). */
-  replicas: { identity: Service[]; kms: Service[] };
+  replicas: { identity: Replica[]; kms: Replica[] };
   /** The round-robin proxies in front of the replicas (empty with one replica each). */
   proxies: RoundRobinProxy[];
   /** Trusts the CA and presents an administrator client certificate (both admin listeners accept it). */
@@ -121,27 +127,33 @@ export async function startStack(
   options: {
     kmsFlags?: readonly string[];
     env?: NodeJS.ProcessEnv;
-    /** Processes per product behind a round-robin TCP proxy (PostgreSQL only; default 1, no proxy). */
-    replicas?: number;
+    /**
+     * Processes per product (or per product each) behind a round-robin TCP proxy (PostgreSQL only; default
+     * 1, no proxy).
+     */
+    replicas?: number | { identity: number; kms: number };
   } = {},
 ): Promise<Stack> {
-  const replicas = options.replicas ?? 1;
-  if (replicas > 1 && database.url === 'sqlite') throw new Error('replicas need PostgreSQL');
+  const counts =
+    typeof options.replicas === 'object'
+      ? options.replicas
+      : { identity: options.replicas ?? 1, kms: options.replicas ?? 1 };
+  if ((counts.identity > 1 || counts.kms > 1) && database.url === 'sqlite') throw new Error('replicas need PostgreSQL');
   const dir = await mkdtemp(join(tmpdir(), 'e2e-'));
   const tlsDir = join(dir, 'tls');
   const ca = await loadOrCreateCa(tlsDir);
   const admin = await loadOrIssueLeaf(tlsDir, 'e2e-admin', ca, { commonName: 'identity-admin', usage: 'client' });
   const [identityPort, kmsPort] = await Promise.all([freePort(), freePort()]);
   /** Each replica's own public and admin ports; with one replica the public port is the stack's. */
-  const ports = async (publicPort: number) =>
+  const ports = async (publicPort: number, replicas: number) =>
     Promise.all(
       Array.from({ length: replicas }, async () => ({
         public: replicas === 1 ? publicPort : await freePort(),
         admin: await freePort(),
       })),
     );
-  const identityPorts = await ports(identityPort);
-  const kmsPorts = await ports(kmsPort);
+  const identityPorts = await ports(identityPort, counts.identity);
+  const kmsPorts = await ports(kmsPort, counts.kms);
   const issuer = `https://127.0.0.1:${identityPort}`;
   const kmsUrl = `https://127.0.0.1:${kmsPort}`;
   const secret = async (name: string, value: string) => {
@@ -219,36 +231,61 @@ export async function startStack(
   // A product's proxy starts once its replicas are up (the KMS is only ready once Identity answers).
   const proxies: RoundRobinProxy[] = [];
   const behindProxy = async (group: Service[], port: number) => {
-    if (replicas === 1) return;
+    if (group.length === 1) return;
     const proxy = new RoundRobinProxy(
       group.map((replica) => ({ host: '127.0.0.1', port: Number(new URL(replica.publicUrl).port) })),
     );
     await proxy.start(port);
     proxies.push(proxy);
   };
-  const identities: Service[] = [];
+  /** Launches one process and waits until it is ready; `restart` launches it again the same way. */
+  const start = async (name: 'identity' | 'kms', configPath: string, extra: string[], own: Ports) => {
+    const launched = launch(name, configPath, extra, options.env);
+    const replica: Replica = {
+      child: launched.child,
+      publicUrl: `https://127.0.0.1:${own.public}`,
+      adminUrl: `https://127.0.0.1:${own.admin}`,
+      output: launched.output,
+      lines: launched.lines,
+      async restart() {
+        const earlier = replica.output;
+        const again = launch(name, configPath, extra, options.env);
+        again.publicUrl = replica.publicUrl;
+        again.adminUrl = replica.adminUrl;
+        replica.child = again.child;
+        replica.output = () => `${earlier()}\n${again.output()}`;
+        replica.lines = () =>
+          replica
+            .output()
+            .split('\n')
+            .filter((line) => line.startsWith('{'))
+            .map((line) => JSON.parse(line) as Record<string, unknown>);
+        await again.ready(agent);
+      },
+    };
+    launched.publicUrl = replica.publicUrl;
+    launched.adminUrl = replica.adminUrl;
+    await launched.ready(agent);
+    return replica;
+  };
+  const identities: Replica[] = [];
   for (const [index, own] of identityPorts.entries()) {
-    const replica = launch('identity', await identityConfig(index, own), ['--demo'], options.env);
-    replica.publicUrl = `https://127.0.0.1:${own.public}`;
-    replica.adminUrl = `https://127.0.0.1:${own.admin}`;
-    await replica.ready(agent);
-    identities.push(replica);
+    identities.push(await start('identity', await identityConfig(index, own), ['--demo'], own));
   }
   await behindProxy(identities, identityPort);
-  const kmses: Service[] = [];
+  const kmses: Replica[] = [];
   for (const [index, own] of kmsPorts.entries()) {
-    const replica = launch('kms', await kmsConfig(index, own), [...(options.kmsFlags ?? [])], options.env);
-    replica.publicUrl = `https://127.0.0.1:${own.public}`;
-    replica.adminUrl = `https://127.0.0.1:${own.admin}`;
-    await replica.ready(agent);
-    kmses.push(replica);
+    kmses.push(await start('kms', await kmsConfig(index, own), [...(options.kmsFlags ?? [])], own));
   }
   await behindProxy(kmses, kmsPort);
   /** The product as clients see it: the stack's URL, the first replica's admin listener, every replica's log. */
   const facade = ([first, ...others]: Service[], publicUrl: string): Service => {
     if (!first) throw new Error('no replica started');
     return {
-      child: first.child,
+      // The first replica's current process (a test may have restarted it).
+      get child() {
+        return first.child;
+      },
       publicUrl,
       adminUrl: first.adminUrl,
       lines: () => [first, ...others].flatMap((replica) => replica.lines()),

@@ -11,6 +11,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request, Agent } from 'undici';
+import { openDatabase } from '@cryptoutil/infra';
+import { RoundRobinProxy } from '@cryptoutil/infra/round-robin';
 import { keepAliveLoad, newConnectionLoad, type LoadResult, type LoadTarget } from './bench/load.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -131,11 +133,103 @@ async function startKmsEncrypt(options: { bearer: boolean }): Promise<Running> {
   };
 }
 
+/** Starts one KMS process with `config` and resolves with its public URL once it listens. */
+async function startKmsProcess(
+  config: string,
+  extra: string[] = [],
+): Promise<{ child: ChildProcess; publicUrl: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'apps/kms/dist/main.js'), '--config', config, ...extra], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const publicUrl = await new Promise<string>((done, fail) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /"public_url":"([^"]+)"/.exec(output);
+      if (match?.[1]) done(match[1]);
+    });
+    child.once('exit', (code) => fail(new Error(`kms exited with ${code}`)));
+  });
+  child.stdout?.resume();
+  return { child, publicUrl };
+}
+
+/**
+ * `instances` KMS processes on one PostgreSQL (`BENCH_DATABASE_URL`, else `TEST_DATABASE_URL`, else the
+ * local server) behind a round-robin TCP proxy: the load's connections are spread over the processes,
+ * which share the key hierarchy, keys, audit chain and rate-limit buckets through the database.
+ */
+async function startKmsCluster(instances: number): Promise<Running> {
+  const url =
+    process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `bench_${Date.now()}`;
+  const dir = await mkdtemp(join(tmpdir(), 'bench-kms-cluster-'));
+  const unseal = join(dir, 'unseal.secret');
+  await writeFile(unseal, 'bench-unseal-secret-0123456789abcdef0123456789', { mode: 0o600 });
+  const config = join(dir, 'config.yml');
+  await writeFile(
+    config,
+    [
+      'server: { public_port: 0, admin_port: 0 }',
+      `database: { url: "${url}", schema: ${schema} }`,
+      `tls: { dir: "${join(dir, 'tls')}" }`,
+      `unseal: { mode: simple, secrets: ["file://${unseal}"] }`,
+      'log: { level: info }',
+      'rate_limits:',
+      '  crypto_per_client: { burst: 1000000, per_second: 1000000 }',
+      '  crypto_per_ip: { burst: 1000000, per_second: 1000000 }',
+    ].join('\n'),
+  );
+  // One after the other: the first makes the key hierarchy and the CA the others use.
+  const processes: { child: ChildProcess; publicUrl: string }[] = [];
+  for (let n = 0; n < instances; n++) processes.push(await startKmsProcess(config, ['--dev']));
+  const proxy = new RoundRobinProxy(
+    processes.map(({ publicUrl }) => ({ host: '127.0.0.1', port: Number(new URL(publicUrl).port) })),
+  );
+  const port = await proxy.start();
+  const rootPem = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
+  const base = `https://localhost:${port}/service/api/v1`;
+  const dispatcher = new Agent({ connect: { ca: rootPem } });
+  const created = await request(`${base}/elastickey`, {
+    method: 'POST',
+    dispatcher,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'bench', description: 'bench', algorithm: 'A256GCM/dir' }),
+  });
+  const { elastic_key_id: id } = (await created.body.json()) as { elastic_key_id: string };
+  await dispatcher.close();
+  return {
+    target: {
+      url: `${base}/elastickey/${id}/encrypt`,
+      ca: rootPem,
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'hello',
+    },
+    stop: async () => {
+      await Promise.all(processes.map(({ child }) => stopChild(child)));
+      await proxy.stop();
+      // The bench schema and the tenant schemas it names (the KMS calls them tenant_<id>).
+      const db = await openDatabase({ url });
+      await db.exec(`DO $$ DECLARE t record; BEGIN
+        FOR t IN SELECT id FROM "${schema}".kms_tenants LOOP
+          EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', 'tenant_' || replace(lower(t.id), '-', '_'));
+        END LOOP;
+      END $$; DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await db.close();
+    },
+  };
+}
+
 const SCENARIOS: Record<string, () => Promise<Running>> = {
   'bare-express': () => startCeiling('bare-express'),
   'infra-defaults': () => startCeiling('infra-defaults'),
   'kms-encrypt': () => startKmsEncrypt({ bearer: false }),
   'kms-encrypt-bearer': () => startKmsEncrypt({ bearer: true }),
+  // Scale-out on one PostgreSQL (issue #17): the same encrypt with 1, 2 and 3 processes.
+  'kms-encrypt-pg-x1': () => startKmsCluster(1),
+  'kms-encrypt-pg-x2': () => startKmsCluster(2),
+  'kms-encrypt-pg-x3': () => startKmsCluster(3),
 };
 
 interface Row {

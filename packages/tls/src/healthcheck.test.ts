@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { cp, mkdtemp, readdir } from 'node:fs/promises';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,25 @@ describe('the container health check', () => {
     } finally {
       admin.server.close();
     }
+  });
+
+  it('uses a client certificate the deployment provided, without a CA key and without writing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'healthcheck-'));
+    const admin = await adminServer(dir, 200);
+    const ca = await loadOrCreateCa(dir);
+    await loadOrIssueLeaf(dir, 'healthcheck', ca, { commonName: 'healthcheck', usage: 'client' });
+    // What a Kubernetes Secret mounts: the root and the healthcheck client's certificate and key only.
+    const mounted = await mkdtemp(join(tmpdir(), 'healthcheck-mounted-'));
+    await cp(join(dir, 'root-ca.pem'), join(mounted, 'root-ca.pem'));
+    await cp(join(dir, 'healthcheck'), join(mounted, 'healthcheck'), { recursive: true });
+    const before = (await readdir(mounted, { recursive: true })).sort();
+    try {
+      expect(await checkHealth(admin.url, mounted)).toBe(200);
+      expect(admin.seen).toEqual(['healthcheck']);
+    } finally {
+      admin.server.close();
+    }
+    expect((await readdir(mounted, { recursive: true })).sort()).toEqual(before);
   });
 
   it('reports other answers, and refuses to run without a CA instead of creating one', async () => {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtemp } from 'node:fs/promises';
+import { cp, mkdtemp, readdir } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeServer, createListenerPair, isLoopback, listen, urlHost } from './listeners.js';
+import { loadOrCreateCa, loadOrIssueLeaf } from './store.js';
 import { clientTlsOptions } from './tls-options.js';
 
 const hello = (_req: unknown, res: { end: (text: string) => void }) => res.end('hello');
@@ -51,6 +52,35 @@ describe('listener pair', () => {
     );
     expect(plain.scheme).toBe('http');
     await expect(listen(plain.publicServer, '127.0.0.1', -1)).rejects.toThrow(); // a bind error is a rejection
+  });
+
+  it('serves a leaf the deployment provided (root and leaf, no CA key) and writes nothing', async () => {
+    // What a Kubernetes Secret mounts: root-ca.pem and svc/{cert,key}.pem, issued elsewhere.
+    const issuer = await mkdtemp(join(tmpdir(), 'listeners-ca-'));
+    const ca = await loadOrCreateCa(issuer);
+    await loadOrIssueLeaf(issuer, 'svc', ca, {
+      commonName: 'svc.example',
+      usage: 'both',
+      subjectAltNames: ['127.0.0.1'],
+    });
+    const mounted = await mkdtemp(join(tmpdir(), 'listeners-mounted-'));
+    await cp(join(issuer, 'root-ca.pem'), join(mounted, 'root-ca.pem'));
+    await cp(join(issuer, 'svc'), join(mounted, 'svc'), { recursive: true });
+    const before = await readdir(mounted, { recursive: true });
+
+    const pair = await createListenerPair(
+      { tlsDir: mounted, leafName: 'svc', commonName: 'ignored', subjectAltNames: [] },
+      hello,
+      hello,
+    );
+    expect(pair.rootCaPem).toBe(ca.rootPem);
+    const port = await listen(pair.publicServer, '127.0.0.1', 0);
+    try {
+      await expect(get(port, clientTlsOptions({ rootCa: ca.rootPem }))).resolves.toBe('hello');
+    } finally {
+      await Promise.all([closeServer(pair.publicServer), closeServer(pair.adminServer)]);
+    }
+    expect((await readdir(mounted, { recursive: true })).sort()).toEqual(before.sort());
   });
 
   it('knows loopback hosts and writes IPv6 hosts in brackets', () => {

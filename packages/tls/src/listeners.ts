@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { loadOrCreateCa, loadOrIssueLeaf } from './store.js';
+import { loadOrCreateCa, loadOrIssueLeaf, loadProvisionedLeaf, type StoredCa } from './store.js';
 import { serverTlsOptions } from './tls-options.js';
 
 export type ClientCertificates = 'none' | 'request' | 'require';
@@ -50,21 +50,26 @@ export async function createListenerPair(
   publicApp: http.RequestListener,
   adminApp: http.RequestListener,
 ): Promise<ListenerPair> {
-  const ca = await loadOrCreateCa(options.tlsDir);
+  // Certificates the deployment provided (no CA key here) are used as they are; else the CA issues.
+  const provisioned = await loadProvisionedLeaf(options.tlsDir, options.leafName);
+  const ca = provisioned ? undefined : await loadOrCreateCa(options.tlsDir);
+  const rootCaPem = provisioned?.rootPem ?? (ca as StoredCa).rootPem;
   if (options.insecureHttp) {
     return {
       publicServer: http.createServer(publicApp),
       adminServer: http.createServer(adminApp),
-      rootCaPem: ca.rootPem,
+      rootCaPem,
       scheme: 'http',
     };
   }
-  const leaf = await loadOrIssueLeaf(options.tlsDir, options.leafName, ca, {
-    commonName: options.commonName,
-    usage: 'both',
-    subjectAltNames: options.subjectAltNames,
-  });
-  const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: ca.rootPem };
+  const leaf =
+    provisioned ??
+    (await loadOrIssueLeaf(options.tlsDir, options.leafName, ca as StoredCa, {
+      commonName: options.commonName,
+      usage: 'both',
+      subjectAltNames: options.subjectAltNames,
+    }));
+  const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: rootCaPem };
   return {
     publicServer: https.createServer(
       serverTlsOptions({ ...tls, ...clientCertificateOptions(options.publicClientCertificates) }),
@@ -74,7 +79,7 @@ export async function createListenerPair(
       serverTlsOptions({ ...tls, ...clientCertificateOptions(options.adminClientCertificates) }),
       adminApp,
     ),
-    rootCaPem: ca.rootPem,
+    rootCaPem,
     scheme: 'https',
   };
 }

@@ -9,6 +9,10 @@
  *
  * First start generates; later starts reuse. Nothing existing is ever overwritten, and a partial
  * set of files is an error rather than a reason to regenerate.
+ *
+ * A deployment may instead provide certificates (a Kubernetes Secret, cert-manager): `root-ca.pem` and
+ * the leaf's `cert.pem` and `key.pem` without any issuing CA key. Then nothing is generated or written
+ * (`loadProvisionedLeaf`), so the directory may be read-only.
  */
 import 'reflect-metadata';
 import { toPkcs12 } from './pkcs12.js';
@@ -130,4 +134,27 @@ export async function loadOrIssueLeaf(
     await writeNew(pkcs12Path, bundle, 0o600);
   }
   return stored;
+}
+
+/**
+ * A leaf the deployment provided with the root it chains to, and no issuing CA key in the directory:
+ * loaded as is, nothing written. Undefined when the directory is not laid out that way (then the CA is
+ * loaded or created and the leaf issued as usual).
+ */
+export async function loadProvisionedLeaf(
+  dir: string,
+  name: string,
+): Promise<(StoredLeaf & { rootPem: string }) | undefined> {
+  const rootPath = join(dir, 'root-ca.pem');
+  const certPath = join(dir, name, 'cert.pem');
+  const keyPath = join(dir, name, 'key.pem');
+  if (existsSync(join(dir, 'issuing-ca', 'key.pem')) || presence([rootPath, certPath, keyPath]) !== 'all') {
+    return undefined;
+  }
+  const [rootPem, chainPem, keyPem] = await Promise.all([
+    readFile(rootPath, 'utf8'),
+    readFile(certPath, 'utf8'),
+    readFile(keyPath, 'utf8'),
+  ]);
+  return { rootPem, chainPem, keyPem, certPath, keyPath };
 }

@@ -95,19 +95,7 @@ async function startKmsEncrypt(options: { bearer: boolean }): Promise<Running> {
     ].join('\n'),
   );
   const auth: Record<string, string> = issuer ? { authorization: `Bearer ${issuer.token}` } : {};
-  const child = spawn(process.execPath, [join(ROOT, 'apps/kms/dist/main.js'), '--config', config, '--dev'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  child.stdout?.resume();
-  const publicUrl = await new Promise<string>((done, fail) => {
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"public_url":"([^"]+)"/.exec(output);
-      if (match?.[1]) done(match[1]);
-    });
-    child.once('exit', (code) => fail(new Error(`kms exited with ${code}`)));
-  });
+  const { child, publicUrl } = await startKmsProcess(config, ['--dev']);
   const rootPem = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
   const dispatcher = new Agent({ connect: { ca: rootPem } });
   const created = await request(`${publicUrl}/service/api/v1/elastickey`, {

@@ -17,7 +17,7 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import * as client from 'openid-client';
 import { FormBrowser, formAction, formValue, freePort } from '@cryptoutil/infra';
-import { ADMIN_TOKEN, KMS_SERVICE_SECRET, SPA_REDIRECT } from './harness.js';
+import { ADMIN_TOKEN, KMS_SERVICE_SECRET, SPA_REDIRECT, spaTokenRequest } from './harness.js';
 
 const MAIN = resolve(import.meta.dirname ?? '.', '../dist/main.js');
 const ITERATIONS = Number(process.env.CRASH_ITERATIONS ?? 3);
@@ -78,6 +78,22 @@ async function crashConfig(): Promise<{ config: string; base: string; caFile: st
   return { config, base: `https://127.0.0.1:${port}`, caFile: join(dir, 'tls', 'root-ca.pem') };
 }
 
+/** A `client_credentials` request for kms-service (each one is a PBKDF2 run on the server: load). */
+async function machineToken(
+  base: string,
+  call: (url: string, init?: Parameters<typeof undiciFetch>[1]) => ReturnType<typeof undiciFetch>,
+): Promise<{ status: number; body: string }> {
+  const res = await call(`${base}/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: 'grant_type=client_credentials&scope=kms:read',
+  });
+  return { status: res.status, body: await res.text() };
+}
+
 it(
   `survives ${ITERATIONS} SIGKILLs in the middle of signing-key rotations and token issuance`,
   async () => {
@@ -88,15 +104,8 @@ it(
       undiciFetch(url, { ...init, dispatcher: agent, signal: AbortSignal.timeout(10_000) });
     const issued: string[] = [];
     const issueToken = () =>
-      call(`${base}/token`, {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: 'grant_type=client_credentials&scope=kms:read',
-      }).then(async (res) => {
-        if (res.status === 200) issued.push(((await res.json()) as { access_token: string }).access_token);
+      machineToken(base, call).then((answer) => {
+        if (answer.status === 200) issued.push((JSON.parse(answer.body) as { access_token: string }).access_token);
       });
     let cutOff = 0;
     try {
@@ -138,17 +147,6 @@ it(
   60_000 + ITERATIONS * 20_000,
 );
 
-/** A `client_credentials` request for kms-service (each one is a PBKDF2 run on the server: load). */
-const machineToken = (base: string, call: typeof undiciFetch) =>
-  call(`${base}/token`, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
-      'content-type': 'application/x-www-form-urlencoded',
-    },
-    body: 'grant_type=client_credentials&scope=kms:read',
-  }).then((res) => res.arrayBuffer());
-
 it(
   `never leaves a grant usable by both an old and a new refresh token across ${ITERATIONS} SIGKILLs`,
   async () => {
@@ -157,14 +155,8 @@ it(
     const agent = new Agent({ connect: { ca: await readFile(caFile, 'utf8') } });
     const call = ((url: string, init: Parameters<typeof undiciFetch>[1] = {}) =>
       undiciFetch(url, { ...init, dispatcher: agent, signal: AbortSignal.timeout(10_000) })) as typeof undiciFetch;
-    const refresh = async (token: string) => {
-      const res = await call(`${base}/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ client_id: 'demo-spa', grant_type: 'refresh_token', refresh_token: token }),
-      });
-      return { status: res.status, body: (await res.json()) as { refresh_token?: string; error?: string } };
-    };
+    const refresh = (token: string) =>
+      spaTokenRequest(call as unknown as typeof fetch, base, { grant_type: 'refresh_token', refresh_token: token });
     /** A fresh grant for demo-user: sign in through the form, exchange the code (PKCE). */
     const signIn = async (): Promise<string> => {
       const spa = await client.discovery(new URL(base), 'demo-spa', undefined, client.None(), {

@@ -114,3 +114,17 @@ export async function startPkce(config: client.Configuration, extra: Record<stri
   });
   return { verifier, state, url };
 }
+
+/** A token request of the public client `demo-spa` (form-encoded): the status and the JSON answer. */
+export async function spaTokenRequest(
+  fetcher: typeof fetch,
+  issuer: string,
+  body: Record<string, string>,
+): Promise<{ status: number; body: Record<string, string> }> {
+  const res = await fetcher(`${issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'demo-spa', ...body }).toString(),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, string> };
+}

@@ -5,9 +5,15 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import * as client from 'openid-client';
-import { fetch as undiciFetch } from 'undici';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
-import { SPA_REDIRECT, loginThroughForm, startPkce, startTestIdentity, type TestIdentity } from './harness.js';
+import {
+  SPA_REDIRECT,
+  loginThroughForm,
+  spaTokenRequest,
+  startPkce,
+  startTestIdentity,
+  type TestIdentity,
+} from './harness.js';
 
 describeEachDatabase('concurrent refresh and code redemption', (db) => {
   let t: TestIdentity;
@@ -19,15 +25,7 @@ describeEachDatabase('concurrent refresh and code redemption', (db) => {
     await t.agent.close();
   });
 
-  const post = async (body: Record<string, string>) => {
-    const res = await undiciFetch(`${t.identity.issuer}/token`, {
-      method: 'POST',
-      dispatcher: t.agent,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'demo-spa', ...body }).toString(),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, string> };
-  };
+  const post = (body: Record<string, string>) => spaTokenRequest(t.fetch, t.identity.issuer, body);
 
   it('lets one of twenty concurrent refreshes win, refuses the rest, and revokes the grant', async () => {
     const spa = await t.discover('demo-spa', client.None());

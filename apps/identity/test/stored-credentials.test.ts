@@ -7,13 +7,13 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
 import * as client from 'openid-client';
-import { fetch as undiciFetch } from 'undici';
 import { describeEachDatabase, storedSecretFindings } from '@cryptoutil/infra/testing';
 import { hashStoredCredentials, storedOidcId } from '../src/data/oidc-adapter.js';
 import {
   DEMO_WEB_SECRET,
   KMS_SERVICE_SECRET,
   loginThroughForm,
+  spaTokenRequest,
   startPkce,
   startTestIdentity,
   type TestIdentity,
@@ -29,15 +29,8 @@ describeEachDatabase('credentials at rest', (db) => {
     await t.agent.close();
   });
 
-  const refresh = async (refreshToken: string) => {
-    const res = await undiciFetch(`${t.identity.issuer}/token`, {
-      method: 'POST',
-      dispatcher: t.agent,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: 'demo-spa', grant_type: 'refresh_token', refresh_token: refreshToken }),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, string> };
-  };
+  const refresh = (refreshToken: string) =>
+    spaTokenRequest(t.fetch, t.identity.issuer, { grant_type: 'refresh_token', refresh_token: refreshToken });
   const findings = (secrets: string[]) => storedSecretFindings(t.identity.db, secrets, db.schema ? [db.schema] : []);
 
   it('stores no code, token, password or client secret, and the tokens still work', async () => {

@@ -96,17 +96,32 @@ describeEachDatabase('rate-limit buckets shared through the database', (ctx) => 
     limiterB.close();
   });
 
-  it('falls back to its own bucket when the database cannot answer', async () => {
+  it('falls back to its own bucket when the database cannot answer, and asks it again seconds later', async () => {
+    let clock = 1_000_000;
+    let calls = 0;
     const broken: Queryable = {
       dialect: first.dialect,
-      all: () => Promise.reject(new Error('connection refused')),
+      all: () => {
+        calls += 1;
+        return Promise.reject(new Error('connection refused'));
+      },
       run: () => Promise.reject(new Error('connection refused')),
       exec: () => Promise.reject(new Error('connection refused')),
     };
-    const limiter = sharedTokenBucketLimiter(broken, { name: 'down', capacity: 3, refillPerSecond: 0.001 });
+    const limiter = sharedTokenBucketLimiter(broken, {
+      name: 'down',
+      capacity: 3,
+      refillPerSecond: 0.001,
+      now: () => clock,
+    });
     const decisions = [];
     for (let n = 0; n < 5; n++) decisions.push((await limiter.consume('client')).allowed);
     expect(decisions).toEqual([true, true, true, false, false]);
+    // One failed query, then the local bucket decides without waiting on the database each time.
+    expect(calls).toBe(1);
+    clock += 6000;
+    await limiter.consume('client');
+    expect(calls).toBe(2);
     limiter.close();
   });
 });

@@ -8,7 +8,9 @@
  * as many each time a lease is used up within `leaseMs` (up to a tenth of the burst), spending them without
  * a query. An unused lease expires after `leaseMs` and its tokens are lost, which only makes the limit
  * stricter. A refusal is remembered until the bucket can hold a token again, so a flood of refused
- * requests costs no queries. If the database cannot be reached the instance falls back to its own bucket.
+ * requests costs no queries. If the database cannot be reached the instance falls back to its own bucket,
+ * and keeps to it for a few seconds before asking the database again (so an unreachable database does not
+ * add its timeout to every request).
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { tokenBucketLimiter, type RateLimitDecision, type RateLimiter } from '../http-security.js';
@@ -16,6 +18,8 @@ import type { Migration } from './migrations.js';
 import type { Queryable } from './database.js';
 
 export const RATE_LIMIT_TABLE = 'rate_limit_buckets';
+/** How long an instance keeps to its own bucket after the database failed to answer. */
+const FALLBACK_MS = 5000;
 
 /** The table of shared buckets, for a product's migration list. */
 export function rateLimitMigration(id: string): Migration {
@@ -72,6 +76,8 @@ export function sharedTokenBucketLimiter(db: Queryable, options: SharedLimiterOp
   const pending = new Map<string, Promise<RateLimitDecision>>();
   const fallback = tokenBucketLimiter({ capacity: options.capacity, refillPerSecond: options.refillPerSecond });
   const statement = takeStatement(db.dialect, options);
+  /** After a failed query, the local bucket decides until then. */
+  let unreachableUntil = 0;
 
   const remember = (key: string, lease: Lease) => {
     leases.delete(key); // re-inserted: Map order is least recently used first
@@ -89,6 +95,7 @@ export function sharedTokenBucketLimiter(db: Queryable, options: SharedLimiterOp
         statement(`${options.name}:${key}`, chunk, time),
       );
     } catch {
+      unreachableUntil = now() + FALLBACK_MS;
       return fallback.consume(key);
     }
     const taken = Number(row?.taken ?? 0);
@@ -110,6 +117,7 @@ export function sharedTokenBucketLimiter(db: Queryable, options: SharedLimiterOp
 
   const consume = (key: string): RateLimitDecision | Promise<RateLimitDecision> => {
     const time = now();
+    if (time < unreachableUntil) return fallback.consume(key);
     const lease = leases.get(key);
     if (lease && lease.refusedUntil > time) {
       return { allowed: false, retryAfterSeconds: Math.ceil((lease.refusedUntil - time) / 1000) };

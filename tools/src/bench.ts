@@ -209,11 +209,76 @@ async function startKmsCluster(instances: number): Promise<Running> {
   };
 }
 
+/**
+ * The real Identity process with its demo data (SQLite in memory), as the client `kms-service` sees it:
+ * `client_credentials` with `client_secret_basic` (a verified secret is remembered, so PBKDF2 runs once),
+ * introspection of one of its tokens, or the JWKS.
+ */
+async function startIdentity(target: 'client-credentials' | 'introspection' | 'jwks'): Promise<Running> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-identity-'));
+  const config = join(dir, 'config.yml');
+  await writeFile(
+    config,
+    [
+      'server: { public_port: 0, admin_port: 0 }',
+      'database: { url: "sqlite::memory:" }',
+      `tls: { dir: "${join(dir, 'tls')}" }`,
+      'secrets:',
+      '  cookie_keys: [bench-cookie-key-0123456789abcdef0123456789]',
+      '  signing_key_encryption: bench-at-rest-key-0123456789abcdef0123456789',
+      'log: { level: info, access: false }',
+      'rate_limits:',
+      '  token_per_client: { burst: 1000000, per_second: 1000000 }',
+      '  token_per_ip: { burst: 1000000, per_second: 1000000 }',
+    ].join('\n'),
+  );
+  const child = spawn(process.execPath, [join(ROOT, 'apps/identity/dist/main.js'), '--config', config, '--demo'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const issuer = await new Promise<string>((done, fail) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const line = output.split('\n').find((text) => text.includes('"identity started"') && text.endsWith('}'));
+      if (line) done((JSON.parse(line) as { issuer: string }).issuer);
+    });
+    child.once('exit', (code) => fail(new Error(`identity exited with ${code}`)));
+  });
+  child.stdout?.resume();
+  const rootPem = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
+  const secret = (await readFile(join(ROOT, 'deployments/identity/secrets/kms-service.secret'), 'utf8')).trim();
+  const basic = `Basic ${Buffer.from(`kms-service:${secret}`).toString('base64')}`;
+  const form = { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' };
+  const grant = 'grant_type=client_credentials&scope=kms%3Aread';
+  const stop = () => stopChild(child);
+  if (target === 'jwks') return { target: { url: `${issuer}/jwks`, ca: rootPem, method: 'GET' }, stop };
+  if (target === 'client-credentials') {
+    return { target: { url: `${issuer}/token`, ca: rootPem, method: 'POST', headers: form, body: grant }, stop };
+  }
+  const dispatcher = new Agent({ connect: { ca: rootPem } });
+  const issued = await request(`${issuer}/token`, { method: 'POST', dispatcher, headers: form, body: grant });
+  const { access_token: token } = (await issued.body.json()) as { access_token: string };
+  await dispatcher.close();
+  return {
+    target: {
+      url: `${issuer}/token/introspection`,
+      ca: rootPem,
+      method: 'POST',
+      headers: form,
+      body: `token=${token}`,
+    },
+    stop,
+  };
+}
+
 const SCENARIOS: Record<string, () => Promise<Running>> = {
   'bare-express': () => startCeiling('bare-express'),
   'infra-defaults': () => startCeiling('infra-defaults'),
   'kms-encrypt': () => startKmsEncrypt({ bearer: false }),
   'kms-encrypt-bearer': () => startKmsEncrypt({ bearer: true }),
+  'identity-client-credentials': () => startIdentity('client-credentials'),
+  'identity-introspection': () => startIdentity('introspection'),
+  'identity-jwks': () => startIdentity('jwks'),
   // Scale-out on one PostgreSQL (issue #17): the same encrypt with 1, 2 and 3 processes.
   'kms-encrypt-pg-x1': () => startKmsCluster(1),
   'kms-encrypt-pg-x2': () => startKmsCluster(2),

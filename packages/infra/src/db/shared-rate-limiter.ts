@@ -46,7 +46,7 @@ export interface SharedLimiterOptions {
   maxKeys?: number;
   /** Clock in ms (tests). */
   now?: () => number;
-  /** Rows untouched this long are deleted every 10 minutes (default 1 hour). */
+  /** Rows untouched this long are deleted every 10 minutes (default 1 hour, or the time to refill if longer). */
   forgetAfterMs?: number;
 }
 
@@ -110,7 +110,9 @@ export function sharedTokenBucketLimiter(db: Queryable, options: SharedLimiterOp
   };
 
   const sweep = setInterval(() => {
-    const cutoff = now() - (options.forgetAfterMs ?? 3_600_000);
+    // A row untouched that long has refilled completely: forgetting it changes nothing.
+    const refillMs = (options.capacity / options.refillPerSecond) * 1000;
+    const cutoff = now() - (options.forgetAfterMs ?? Math.max(3_600_000, refillMs));
     db.run(sql`DELETE FROM ${sql.raw(RATE_LIMIT_TABLE)} WHERE updated_ms < ${cutoff}`).catch(() => undefined);
   }, 10 * 60_000);
   sweep.unref();

@@ -6,6 +6,7 @@ import {
   hashPassword,
   isPasswordHash,
   parsePasswordHash,
+  pbkdf2Concurrency,
   verifiedSecretCache,
   verifyDecoyPassword,
   verifyPassword,
@@ -95,5 +96,30 @@ describe('decoy verification', () => {
   it('is always false, whatever the password', async () => {
     expect(await verifyDecoyPassword('decoy-password-for-unknown-accounts')).toBe(false);
     expect(await verifyDecoyPassword('anything')).toBe(false);
+  });
+});
+
+describe('PBKDF2 on the shared thread pool', () => {
+  it('runs one per core and always leaves two pool threads free', () => {
+    expect(pbkdf2Concurrency({}, 2)).toBe(2);
+    expect(pbkdf2Concurrency({}, 16)).toBe(2); // default pool of 4
+    expect(pbkdf2Concurrency({ UV_THREADPOOL_SIZE: '18' }, 16)).toBe(16);
+    expect(pbkdf2Concurrency({ UV_THREADPOOL_SIZE: '2' }, 8)).toBe(1);
+  });
+
+  it('lets token signing (WebCrypto, same pool) finish while eight sign-ins are being checked', async () => {
+    const hash = await hashPassword('a-password-0123', 200_000);
+    const { privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+    const finished: string[] = [];
+    const checks = Array.from({ length: 8 }, () =>
+      verifyPassword(hash, 'a-password-0123').then(() => finished.push('pbkdf2')),
+    );
+    await new Promise((done) => setImmediate(done));
+    const signed = crypto.subtle
+      .sign({ name: 'ECDSA', hash: 'SHA-256' }, privateKey, Buffer.from('token'))
+      .then(() => finished.push('sign'));
+    await Promise.all([...checks, signed]);
+    // First come first served on the pool: without the limit the signature waits behind at least four.
+    expect(finished.indexOf('sign')).toBeLessThan(2);
   });
 });

@@ -4,9 +4,38 @@
  * parameters travel with the hash and can be raised later. Comparison is constant-time. Never bcrypt.
  */
 import { createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 
-const derive = promisify(pbkdf2);
+const pbkdf2Async = promisify(pbkdf2);
+
+/**
+ * PBKDF2 runs on libuv's thread pool (`UV_THREADPOOL_SIZE`, 4 by default), which WebCrypto signing (every
+ * token Identity issues) and file reads share, first come first served. At most this many PBKDF2 runs
+ * are on the pool at once — one per core, and always two threads fewer than the pool — so a burst of
+ * sign-ins never leaves token signing queued behind them; the others wait their turn in order. More at
+ * once would not be faster: each run keeps a core busy. Raise `UV_THREADPOOL_SIZE` (e.g. cores + 2) to use
+ * more than two cores for sign-ins.
+ */
+export function pbkdf2Concurrency(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
+  const pool = Number(env.UV_THREADPOOL_SIZE);
+  const size = Number.isInteger(pool) && pool > 0 ? pool : 4;
+  return Math.max(1, Math.min(cores, size - 2));
+}
+
+const slots = { free: pbkdf2Concurrency(), waiting: [] as (() => void)[] };
+
+async function derive(...args: Parameters<typeof pbkdf2Async>): Promise<Buffer> {
+  if (slots.free > 0) slots.free -= 1;
+  else await new Promise<void>((resume) => slots.waiting.push(resume));
+  try {
+    return await pbkdf2Async(...args);
+  } finally {
+    const next = slots.waiting.shift();
+    if (next) next();
+    else slots.free += 1;
+  }
+}
 
 export const PBKDF2_DEFAULT_ITERATIONS = 600_000;
 const SALT_BYTES = 32;

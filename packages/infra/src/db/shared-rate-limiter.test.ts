@@ -96,6 +96,31 @@ describeEachDatabase('rate-limit buckets shared through the database', (ctx) => 
     limiterB.close();
   });
 
+  it('forgets only its own buckets, and only once they have refilled', async () => {
+    let clock = 5_000_000;
+    const fast = sharedTokenBucketLimiter(first, {
+      name: 'sweep-fast',
+      capacity: 2,
+      refillPerSecond: 1,
+      now: () => clock,
+    });
+    // Refills in 10 000 s, so its rows must outlive the fast limit's hour.
+    const slow = sharedTokenBucketLimiter(first, {
+      name: 'sweep-slow',
+      capacity: 2,
+      refillPerSecond: 0.0002,
+      now: () => clock,
+    });
+    for (const limiter of [fast, slow]) for (let n = 0; n < 3; n++) await limiter.consume('client');
+    clock += 3_700_000;
+    expect(await fast.sweep()).toBe(1);
+    expect(await slow.sweep()).toBe(0);
+    // The slow bucket is still empty (two taken, under one token refilled since).
+    const [a, b] = pair('sweep-slow', 2, 0.0002, () => clock);
+    expect((await a!.consume('client')).allowed).toBe(false);
+    for (const limiter of [fast, slow, a, b]) limiter!.close();
+  });
+
   it('falls back to its own bucket when the database cannot answer, and asks it again seconds later', async () => {
     let clock = 1_000_000;
     let calls = 0;

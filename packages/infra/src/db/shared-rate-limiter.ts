@@ -60,6 +60,8 @@ interface Lease {
 }
 
 export interface SharedRateLimiter extends RateLimiter {
+  /** Deletes this limit's rows that have refilled completely (run every 10 minutes); returns how many. */
+  sweep(): Promise<number>;
   /** Stops the periodic clean-up. */
   close(): void;
 }
@@ -109,13 +111,15 @@ export function sharedTokenBucketLimiter(db: Queryable, options: SharedLimiterOp
     return { allowed: false, retryAfterSeconds: Math.ceil(waitSeconds) };
   };
 
-  const sweep = setInterval(() => {
-    // A row untouched that long has refilled completely: forgetting it changes nothing.
-    const refillMs = (options.capacity / options.refillPerSecond) * 1000;
-    const cutoff = now() - (options.forgetAfterMs ?? Math.max(3_600_000, refillMs));
-    db.run(sql`DELETE FROM ${sql.raw(RATE_LIMIT_TABLE)} WHERE updated_ms < ${cutoff}`).catch(() => undefined);
-  }, 10 * 60_000);
-  sweep.unref();
+  // A row untouched that long has refilled completely: forgetting it changes nothing. Only this limit's
+  // rows: other limits in the table may refill more slowly.
+  const refillMs = (options.capacity / options.refillPerSecond) * 1000;
+  const forgetAfterMs = options.forgetAfterMs ?? Math.max(3_600_000, refillMs);
+  const sweep = () =>
+    db.run(sql`DELETE FROM ${sql.raw(RATE_LIMIT_TABLE)}
+      WHERE key LIKE ${`${options.name}:%`} AND updated_ms < ${now() - forgetAfterMs}`);
+  const sweeping = setInterval(() => void sweep().catch(() => undefined), 10 * 60_000);
+  sweeping.unref();
 
   const consume = (key: string): RateLimitDecision | Promise<RateLimitDecision> => {
     const time = now();
@@ -135,7 +139,7 @@ export function sharedTokenBucketLimiter(db: Queryable, options: SharedLimiterOp
     pending.set(key, asked);
     return asked;
   };
-  return { consume, close: () => clearInterval(sweep) };
+  return { consume, sweep, close: () => clearInterval(sweeping) };
 }
 
 /**

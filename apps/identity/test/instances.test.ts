@@ -67,8 +67,9 @@ async function introspect(fetcher: typeof fetch, baseUrl: string, token: string)
   return (await response.json()) as Record<string, unknown>;
 }
 
-async function token(fetcher: typeof fetch, baseUrl: string): Promise<string> {
-  const response = await fetcher(`${baseUrl}/token`, {
+/** A client-credentials request of kms-service. */
+function tokenRequest(fetcher: typeof fetch, baseUrl: string): Promise<Response> {
+  return fetcher(`${baseUrl}/token`, {
     method: 'POST',
     headers: {
       authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
@@ -76,6 +77,10 @@ async function token(fetcher: typeof fetch, baseUrl: string): Promise<string> {
     },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'kms:read' }).toString(),
   });
+}
+
+async function token(fetcher: typeof fetch, baseUrl: string): Promise<string> {
+  const response = await tokenRequest(fetcher, baseUrl);
   expect(response.status).toBe(200);
   return ((await response.json()) as { access_token: string }).access_token;
 }
@@ -179,14 +184,7 @@ postgres('two Identity instances on one PostgreSQL', () => {
     const fetcher = tlsFetch(one.rootCaPem);
     const statuses = [];
     for (const identity of [one, two, one, two, one]) {
-      const response = await fetcher(`${identity.publicUrl}/token`, {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(`kms-service:${KMS_SERVICE_SECRET}`).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: 'grant_type=client_credentials&scope=kms:read',
-      });
+      const response = await tokenRequest(fetcher, identity.publicUrl);
       statuses.push(response.status);
     }
     expect(statuses).toEqual([200, 200, 200, 429, 429]);

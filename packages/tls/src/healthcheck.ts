@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadOrCreateCa, loadOrIssueLeaf, loadProvisionedLeaf } from './store.js';
+import { loadLeafWithRoot } from './store.js';
 import { clientTlsOptions } from './tls-options.js';
 
 export const HEALTHCHECK_CLIENT_NAME = 'healthcheck';
@@ -18,7 +18,10 @@ export async function checkHealth(url: string, tlsDir: string, timeoutMs = 5000)
   // Only an existing CA: a health check must never create one.
   if (!existsSync(join(tlsDir, 'root-ca.pem'))) throw new Error(`no CA in ${tlsDir} yet`);
   // A client certificate the deployment provided (Kubernetes Secret), else one issued from the CA.
-  const client = (await loadProvisionedLeaf(tlsDir, HEALTHCHECK_CLIENT_NAME)) ?? (await issuedClient(tlsDir));
+  const client = await loadLeafWithRoot(tlsDir, HEALTHCHECK_CLIENT_NAME, {
+    commonName: HEALTHCHECK_CLIENT_NAME,
+    usage: 'client',
+  });
   const tls = clientTlsOptions({ rootCa: client.rootPem, cert: client.chainPem, key: client.keyPem });
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ...tls, timeout: timeoutMs }, (res) => {
@@ -28,16 +31,6 @@ export async function checkHealth(url: string, tlsDir: string, timeoutMs = 5000)
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
   });
-}
-
-/** The healthcheck client certificate from the directory's CA (issued on first use). */
-async function issuedClient(tlsDir: string): Promise<{ rootPem: string; chainPem: string; keyPem: string }> {
-  const ca = await loadOrCreateCa(tlsDir);
-  const leaf = await loadOrIssueLeaf(tlsDir, HEALTHCHECK_CLIENT_NAME, ca, {
-    commonName: HEALTHCHECK_CLIENT_NAME,
-    usage: 'client',
-  });
-  return { rootPem: ca.rootPem, chainPem: leaf.chainPem, keyPem: leaf.keyPem };
 }
 
 async function main([url, tlsDir]: string[]): Promise<number> {

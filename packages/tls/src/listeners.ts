@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { loadOrCreateCa, loadOrIssueLeaf, loadProvisionedLeaf, type StoredCa } from './store.js';
+import { loadLeafWithRoot, loadOrCreateCa, loadProvisionedLeaf } from './store.js';
 import { serverTlsOptions } from './tls-options.js';
 
 export type ClientCertificates = 'none' | 'request' | 'require';
@@ -50,26 +50,22 @@ export async function createListenerPair(
   publicApp: http.RequestListener,
   adminApp: http.RequestListener,
 ): Promise<ListenerPair> {
-  // Certificates the deployment provided (no CA key here) are used as they are; else the CA issues.
-  const provisioned = await loadProvisionedLeaf(options.tlsDir, options.leafName);
-  const ca = provisioned ? undefined : await loadOrCreateCa(options.tlsDir);
-  const rootCaPem = provisioned?.rootPem ?? (ca as StoredCa).rootPem;
   if (options.insecureHttp) {
+    const provisioned = await loadProvisionedLeaf(options.tlsDir, options.leafName);
     return {
       publicServer: http.createServer(publicApp),
       adminServer: http.createServer(adminApp),
-      rootCaPem,
+      rootCaPem: provisioned?.rootPem ?? (await loadOrCreateCa(options.tlsDir)).rootPem,
       scheme: 'http',
     };
   }
-  const leaf =
-    provisioned ??
-    (await loadOrIssueLeaf(options.tlsDir, options.leafName, ca as StoredCa, {
-      commonName: options.commonName,
-      usage: 'both',
-      subjectAltNames: options.subjectAltNames,
-    }));
-  const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: rootCaPem };
+  // Certificates the deployment provided (no CA key here) are used as they are; else the CA issues.
+  const leaf = await loadLeafWithRoot(options.tlsDir, options.leafName, {
+    commonName: options.commonName,
+    usage: 'both',
+    subjectAltNames: options.subjectAltNames,
+  });
+  const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: leaf.rootPem };
   return {
     publicServer: https.createServer(
       serverTlsOptions({ ...tls, ...clientCertificateOptions(options.publicClientCertificates) }),
@@ -79,7 +75,7 @@ export async function createListenerPair(
       serverTlsOptions({ ...tls, ...clientCertificateOptions(options.adminClientCertificates) }),
       adminApp,
     ),
-    rootCaPem,
+    rootCaPem: leaf.rootPem,
     scheme: 'https',
   };
 }

@@ -158,3 +158,18 @@ export async function loadProvisionedLeaf(
   ]);
   return { rootPem, chainPem, keyPem, certPath, keyPath };
 }
+
+/**
+ * The leaf `name` with the root it chains to: the one the deployment provided (`loadProvisionedLeaf`),
+ * else the one issued by the directory's CA (created on first use).
+ */
+export async function loadLeafWithRoot(
+  dir: string,
+  name: string,
+  options: LeafOptions,
+): Promise<StoredLeaf & { rootPem: string }> {
+  const provisioned = await loadProvisionedLeaf(dir, name);
+  if (provisioned) return provisioned;
+  const ca = await loadOrCreateCa(dir);
+  return { rootPem: ca.rootPem, ...(await loadOrIssueLeaf(dir, name, ca, options)) };
+}

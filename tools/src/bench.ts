@@ -51,6 +51,9 @@ async function startCeiling(scenario: 'bare-express' | 'infra-defaults'): Promis
 
 const BENCH_AUDIENCE = 'https://kms.bench';
 
+/** Node options for the service processes (`--cpu-prof <dir>` writes a V8 CPU profile of each). */
+const serviceNodeArgs: string[] = [];
+
 /** A stand-in Identity in its own process: its URL and a token with every KMS scope. */
 async function startIssuer(): Promise<{ url: string; token: string; child: ChildProcess }> {
   const child = fork(join(HERE, 'bench', 'issuer-server.js'), [BENCH_AUDIENCE], { stdio: 'inherit' });
@@ -126,9 +129,13 @@ async function startKmsProcess(
   config: string,
   extra: string[] = [],
 ): Promise<{ child: ChildProcess; publicUrl: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'apps/kms/dist/main.js'), '--config', config, ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...serviceNodeArgs, join(ROOT, 'apps/kms/dist/main.js'), '--config', config, ...extra],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const publicUrl = await new Promise<string>((done, fail) => {
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -232,9 +239,13 @@ async function startIdentity(target: 'client-credentials' | 'introspection' | 'j
       '  token_per_ip: { burst: 1000000, per_second: 1000000 }',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, [join(ROOT, 'apps/identity/dist/main.js'), '--config', config, '--demo'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...serviceNodeArgs, join(ROOT, 'apps/identity/dist/main.js'), '--config', config, '--demo'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const issuer = await new Promise<string>((done, fail) => {
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -297,8 +308,10 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '5' },
       connections: { type: 'string', default: '16' },
       scenario: { type: 'string', multiple: true },
+      'cpu-prof': { type: 'string' },
     },
   });
+  if (values['cpu-prof']) serviceNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`);
   const durationMs = Number(values.duration) * 1000;
   const connections = Number(values.connections);
   const names = values.scenario ?? Object.keys(SCENARIOS);

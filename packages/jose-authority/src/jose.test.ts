@@ -360,6 +360,24 @@ describe('keys', () => {
     const ec = await keyFor({ kty: 'EC', crv: 'P-256' });
     await expect(importJoseKey(ec, 'RS256')).rejects.toMatchObject({ code: 'algorithm_unsupported' });
   });
+
+  it('holds AES key-wrap and dir/AES-GCM keys as WebCrypto keys, not bytes jose would import on every call', async () => {
+    const jwk = await generateJwk({ kty: 'oct', bytes: 32 }, { kid: 'k' });
+    const wrap = await importJoseKey(jwk, 'A256KW');
+    const direct = await importJoseKey(jwk, 'dir', false, 'A256GCM');
+    for (const [key, name] of [
+      [wrap, 'AES-KW'],
+      [direct, 'AES-GCM'],
+    ] as const) {
+      expect(key).not.toBeInstanceOf(Uint8Array);
+      expect(key).toMatchObject({ algorithm: { name, length: 256 }, extractable: false });
+    }
+    // A key of the wrong size for the enc stays bytes, so jose refuses it with its own message.
+    expect(await importJoseKey(jwk, 'dir', false, 'A128GCM')).toBeInstanceOf(Uint8Array);
+    const jwe = await encryptJwe(new TextEncoder().encode('x'), jwk, { alg: 'dir', enc: 'A256GCM', kid: 'k' });
+    const { plaintext } = await decryptJwe(jwe, jwk, { alg: 'dir', enc: 'A256GCM' });
+    expect(new TextDecoder().decode(plaintext)).toBe('x');
+  });
 });
 
 describe('key wrapping', () => {

@@ -23,7 +23,7 @@ export async function encryptJwe(plaintext: Uint8Array, jwk: JWK, options: JweOp
   const header: CompactJWEHeaderParameters = { alg: options.alg, enc: options.enc, kid: options.kid };
   if (options.context !== undefined) header[CONTEXT_HEADER] = options.context;
   if (options.cty !== undefined) header.cty = options.cty;
-  const key = await importJoseKey(jwk, options.alg, true);
+  const key = await importJoseKey(jwk, options.alg, true, options.enc);
   return new CompactEncrypt(plaintext).setProtectedHeader(header).encrypt(key);
 }
 
@@ -53,7 +53,7 @@ export async function decryptJwe(
   if (header[CONTEXT_HEADER] !== expected.context) {
     throw new InvalidJweError('The context does not match the one the data was encrypted with.');
   }
-  const key = await importJoseKey(jwk, expected.alg);
+  const key = await importJoseKey(jwk, expected.alg, false, expected.enc);
   try {
     const result = await compactDecrypt(jwe.trim(), key, {
       keyManagementAlgorithms: [expected.alg],

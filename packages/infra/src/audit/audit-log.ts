@@ -47,6 +47,12 @@ export const GENESIS_HASH = '0'.repeat(64);
 const COLUMNS =
   'seq, ts, product, event, actor, tenant, resource, outcome, reason, request_id, trace_id, prev_hash, hash';
 
+const COLUMN_NAMES = COLUMNS.split(', ');
+/** The columns of a row of `json_to_recordset` (PostgreSQL). */
+const RECORD_TYPES = COLUMN_NAMES.map((name) => `${name} ${name === 'seq' ? 'bigint' : 'text'}`).join(', ');
+/** The columns read from each element of `json_each` (SQLite). */
+const JSON_COLUMNS = COLUMN_NAMES.map((name) => `value ->> '${name}'`).join(', ');
+
 /** The table of one product, with triggers that refuse UPDATE and DELETE (append-only). */
 export function auditMigration(product: AuditProduct, id: string): Migration {
   const table = `${product}_audit_log`;
@@ -214,12 +220,18 @@ export class AuditLog {
       seq += 1;
       const unhashed: Omit<AuditRecord, 'hash'> = { seq, ...entry, prev_hash: previous };
       const record: AuditRecord = { ...unhashed, hash: auditHash(unhashed) };
-      await q.run(sql`INSERT INTO ${sql.raw(this.table)} (${sql.raw(COLUMNS)}) VALUES (${record.seq}, ${record.ts},
-        ${record.product}, ${record.event}, ${record.actor}, ${record.tenant}, ${record.resource}, ${record.outcome},
-        ${record.reason}, ${record.request_id}, ${record.trace_id}, ${record.prev_hash}, ${record.hash})`);
       previous = record.hash;
       records.push(record);
     }
+    // One statement per batch, with the same text whatever its size (prepared once): the rows as one JSON array.
+    const rows = JSON.stringify(records);
+    await q.run(
+      q.dialect === 'postgres'
+        ? sql`INSERT INTO ${sql.raw(this.table)} (${sql.raw(COLUMNS)}) SELECT ${sql.raw(COLUMNS)}
+            FROM json_to_recordset(${rows}::text::json) AS r(${sql.raw(RECORD_TYPES)})`
+        : sql`INSERT INTO ${sql.raw(this.table)} (${sql.raw(COLUMNS)}) SELECT ${sql.raw(JSON_COLUMNS)}
+            FROM json_each(${rows}) ORDER BY key`,
+    );
     for (const record of records) emitAuditLogRecord(record);
     return records;
   }

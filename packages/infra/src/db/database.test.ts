@@ -1,8 +1,9 @@
+import BetterSqlite3 from 'better-sqlite3';
 import express from 'express';
 import { sql } from 'drizzle-orm';
 import net from 'node:net';
 import request from 'supertest';
-import { describeEachDatabase, testPostgresUrl, uniquePrefix } from '../testing/index.js';
+import { POSTGRES_AVAILABLE_SYNC, describeEachDatabase, testPostgresUrl, uniquePrefix } from '../testing/index.js';
 import {
   ConfigError,
   MigrationError,
@@ -10,6 +11,7 @@ import {
   databaseCheck,
   isUniqueViolation,
   memoryCheck,
+  StatementCache,
   migrate,
   openDatabase,
   type Migration,
@@ -290,6 +292,40 @@ describe('readiness follows the database', () => {
     const under = await request(app(Number.MAX_SAFE_INTEGER)).get('/admin/v1/readyz');
     expect(under.status).toBe(200);
     expect(typeof under.body.checks.memory.rss_bytes).toBe('number');
+  });
+
+  it('prepares each SQLite statement text once and keeps at most the newest few', () => {
+    const connection = new BetterSqlite3(':memory:');
+    const statements = new StatementCache(connection, 2);
+    const one = statements.get('SELECT 1 AS n');
+    expect(statements.get('SELECT 1 AS n')).toBe(one);
+    expect(statements.prepared).toBe(1);
+    statements.get('SELECT 2 AS n');
+    statements.get('SELECT 3 AS n');
+    expect(statements.size).toBe(2);
+    expect(statements.get('SELECT 1 AS n')).not.toBe(one); // dropped as least recently used, prepared again
+    expect(statements.prepared).toBe(4);
+    // A kept statement follows a schema change (SQLite re-prepares it).
+    connection.exec('CREATE TABLE t (a INTEGER)');
+    const select = statements.get('SELECT * FROM t');
+    connection.exec('ALTER TABLE t ADD COLUMN b INTEGER; INSERT INTO t VALUES (1, 2)');
+    expect(statements.get('SELECT * FROM t')).toBe(select);
+    expect(select.all()).toEqual([{ a: 1, b: 2 }]);
+    connection.close();
+  });
+
+  (POSTGRES_AVAILABLE_SYNC ? it : it.skip)('prepares PostgreSQL statements once per connection', async () => {
+    const db = await openDatabase({ url: (await testPostgresUrl())!, pool_size: 1 });
+    try {
+      const marker = uniquePrefix('prepared');
+      for (let n = 0; n < 3; n++) await db.all(sql`SELECT ${n}::int AS n, ${marker}::text AS marker`);
+      const prepared = await db.all<{ statement: string }>(
+        sql`SELECT statement FROM pg_prepared_statements WHERE statement LIKE ${'%AS marker%'}`,
+      );
+      expect(prepared).toHaveLength(1);
+    } finally {
+      await db.close();
+    }
   });
 
   it('refuses an unknown database URL scheme', async () => {

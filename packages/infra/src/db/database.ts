@@ -7,6 +7,7 @@
  */
 import BetterSqlite3 from 'better-sqlite3';
 import { type SQL } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { SQLiteSyncDialect } from 'drizzle-orm/sqlite-core';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -126,24 +127,58 @@ function traced(inner: Queryable): Queryable {
   };
 }
 
-function sqliteQueryable(connection: BetterSqlite3.Database): Queryable {
+/** How many prepared statements a SQLite connection keeps (the products use a few dozen texts per schema). */
+export const SQLITE_STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Prepares each SQL text once per connection (least recently used dropped beyond `max`): preparing
+ * costs more than running a small statement. SQLite re-prepares a kept statement by itself after a
+ * schema change.
+ */
+export class StatementCache {
+  readonly #statements: LRUCache<string, BetterSqlite3.Statement>;
+  prepared = 0;
+
+  constructor(
+    readonly connection: BetterSqlite3.Database,
+    max = SQLITE_STATEMENT_CACHE_SIZE,
+  ) {
+    this.#statements = new LRUCache({ max });
+  }
+
+  get(text: string): BetterSqlite3.Statement {
+    let statement = this.#statements.get(text);
+    if (!statement) {
+      statement = this.connection.prepare(text);
+      this.prepared += 1;
+      this.#statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  get size(): number {
+    return this.#statements.size;
+  }
+}
+
+function sqliteQueryable(statements: StatementCache): Queryable {
   return traced({
     dialect: 'sqlite',
     async all<T extends Row>(query: SQL) {
       const { sql: text, params } = sqliteDialect.sqlToQuery(query);
       refuseNul(params);
       return unlessUnavailable(async () => {
-        const statement = connection.prepare(text);
+        const statement = statements.get(text);
         return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[];
       });
     },
     async run(query: SQL) {
       const { sql: text, params } = sqliteDialect.sqlToQuery(query);
       refuseNul(params);
-      return unlessUnavailable(async () => connection.prepare(text).run(...params).changes);
+      return unlessUnavailable(async () => statements.get(text).run(...params).changes);
     },
     async exec(text: string) {
-      await unlessUnavailable(async () => connection.exec(text));
+      await unlessUnavailable(async () => statements.connection.exec(text));
     },
   });
 }
@@ -157,7 +192,7 @@ function openSqlite(location: string): Database {
   connection.pragma('foreign_keys = ON');
   connection.pragma('synchronous = NORMAL');
   const mutex = new Mutex();
-  const direct = sqliteQueryable(connection);
+  const direct = sqliteQueryable(new StatementCache(connection));
   let closed = false;
   const inMemory = path === ':memory:';
   const schemaDir = inMemory ? '' : join(dirname(path), `${basename(path, extname(path))}-schemas`);
@@ -260,14 +295,17 @@ function postgresQueryable(client: postgres.Sql | postgres.TransactionSql): Quer
       const { sql: text, params } = pgDialect.sqlToQuery(query);
       refuseNul(params);
       return unlessUnavailable(
-        async () => (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
+        async () =>
+          (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
+            prepare: true,
+          })) as unknown as T[],
       );
     },
     async run(query: SQL) {
       const { sql: text, params } = pgDialect.sqlToQuery(query);
       refuseNul(params);
       return unlessUnavailable(
-        async () => (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[])).count,
+        async () => (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })).count,
       );
     },
     async exec(text: string) {

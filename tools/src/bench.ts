@@ -1,58 +1,116 @@
 /**
  * `pnpm bench`: throughput of the product against ceilings measured in the same run on the same
  * machine, reported as ratios (absolute numbers depend on the machine; ratios travel). Each server runs
- * in its own process so the load generator does not share its event loop. Results go to
- * `bench/results/<timestamp>.json`. Timed assertions do not belong in tests; they belong here.
+ * in its own process so the load generator does not share its event loop. Every scenario runs at each
+ * connection count (default 1, 10, 50) after a warm-up; the services run with production settings (TLS
+ * 1.3, authentication, audit, rate limits on the path). Results go to `bench/results/<timestamp>.json`;
+ * `pnpm bench:compare` compares them with `bench/baseline.json`. Timed assertions do not belong in
+ * tests; they belong here.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request, Agent } from 'undici';
-import { openDatabase } from '@cryptoutil/infra';
+import { hashPassword, openDatabase } from '@cryptoutil/infra';
 import { RoundRobinProxy } from '@cryptoutil/infra/round-robin';
-import { keepAliveLoad, newConnectionLoad, type LoadResult, type LoadTarget } from './bench/load.js';
+import type { BenchRow, BenchRun } from './bench/compare.js';
+import { keepAliveLoad, newConnectionLoad, type LoadTarget } from './bench/load.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
+const BENCH_AUDIENCE = 'https://kms.bench';
+const PLAINTEXT_1KIB = Buffer.alloc(1024, 'a').toString();
 
-interface Running {
-  target: LoadTarget;
+/** Node options for the service processes (`--cpu-prof <dir>` writes a V8 CPU profile of each). */
+const serviceNodeArgs: string[] = [];
+
+type Mode = BenchRow['mode'];
+
+/** A running service process: what the scenarios on it target, and how to read its memory. */
+interface Service {
+  name: string;
+  /** Milliseconds from spawn to listening (its "started" log line). */
+  readyMs: number;
+  pids: number[];
+  targets: Record<string, LoadTarget>;
   stop(): Promise<void>;
 }
 
+interface Scenario {
+  name: string;
+  service: string;
+  /** The key in the service's `targets`. */
+  target: string;
+  modes: Mode[];
+  note: string;
+}
+
 function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => {
     child.once('exit', () => done());
     child.kill('SIGTERM');
   });
 }
 
-async function startCeiling(scenario: 'bare-express' | 'infra-defaults'): Promise<Running> {
-  const child = fork(join(HERE, 'bench', 'ceiling-server.js'), [scenario], { stdio: 'inherit' });
+/** Resident memory of a process in MiB: now (`VmRSS`) and its peak so far (`VmHWM`), from /proc. */
+async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
+}
+
+/** Starts a service process and resolves once `started(line)` finds what it needs in its stdout. */
+async function spawnService<T>(
+  script: string,
+  args: string[],
+  started: (line: string) => T | undefined,
+): Promise<{ child: ChildProcess; value: T; readyMs: number }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [...serviceNodeArgs, join(ROOT, script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const value = await new Promise<T>((done, fail) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      for (const line of output.split('\n')) {
+        const found = line.endsWith('}') ? started(line) : undefined;
+        if (found !== undefined) return done(found);
+      }
+    });
+    child.once('exit', (code) => fail(new Error(`${script} exited with ${code}`)));
+  });
+  child.stdout?.resume();
+  return { child, value, readyMs: performance.now() - t0 };
+}
+
+async function startCeiling(kind: 'bare-express' | 'bare-https'): Promise<Service> {
+  const t0 = performance.now();
+  const child = fork(join(HERE, 'bench', 'ceiling-server.js'), [kind], { stdio: 'inherit' });
   const { port, rootPem } = await new Promise<{ port: number; rootPem: string }>((done, fail) => {
     child.once('message', (message) => done(message as { port: number; rootPem: string }));
-    child.once('exit', (code) => fail(new Error(`${scenario} server exited with ${code}`)));
+    child.once('exit', (code) => fail(new Error(`${kind} server exited with ${code}`)));
   });
+  const target: LoadTarget = {
+    url: `https://localhost:${port}/echo`,
+    ca: rootPem,
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: 'hello',
+  };
   return {
-    target: {
-      url: `https://localhost:${port}/echo`,
-      ca: rootPem,
-      method: 'POST',
-      headers: { 'content-type': 'text/plain' },
-      body: 'hello',
-    },
+    name: kind,
+    readyMs: performance.now() - t0,
+    pids: child.pid ? [child.pid] : [],
+    targets: { hello: target },
     stop: () => stopChild(child),
   };
 }
-
-const BENCH_AUDIENCE = 'https://kms.bench';
-
-/** Node options for the service processes (`--cpu-prof <dir>` writes a V8 CPU profile of each). */
-const serviceNodeArgs: string[] = [];
 
 /** A stand-in Identity in its own process: its URL and a token with every KMS scope. */
 async function startIssuer(): Promise<{ url: string; token: string; child: ChildProcess }> {
@@ -64,89 +122,139 @@ async function startIssuer(): Promise<{ url: string; token: string; child: Child
   return { url, token, child };
 }
 
+/** The database lines of a service's config, and what to drop afterwards (PostgreSQL with `--pg`). */
+function databaseFor(pg: boolean, product: string): { url: string; schema?: string } {
+  if (!pg) return { url: 'sqlite::memory:' };
+  const url =
+    process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  return { url, schema: `bench_${product}_${Date.now()}` };
+}
+
+/** Drops a bench schema; for the KMS also the tenant schemas it names (the KMS calls them tenant_<id>). */
+async function dropBenchSchema(url: string, schema: string, kms: boolean): Promise<void> {
+  const db = await openDatabase({ url });
+  if (kms) {
+    await db.exec(`DO $$ DECLARE t record; BEGIN
+      FOR t IN SELECT id FROM "${schema}".kms_tenants LOOP
+        EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', 'tenant_' || replace(lower(t.id), '-', '_'));
+      END LOOP;
+    END $$`);
+  }
+  await db.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await db.close();
+}
+
+const databaseLine = ({ url, schema }: { url: string; schema?: string }) =>
+  `database: { url: "${url}"${schema ? `, schema: ${schema}` : ''} }`;
+
+/** Starts one KMS process with `config`; resolves with its public URL once it listens. */
+function startKmsProcess(config: string, extra: string[] = []) {
+  return spawnService('apps/kms/dist/main.js', ['--config', config, ...extra], (line) => {
+    const match = /"public_url":"([^"]+)"/.exec(line);
+    return match?.[1];
+  });
+}
+
+const API_KEY_ID = 'bench';
+const API_KEY_SECRET = 'bench-api-key-secret-0123456789abcdef0123456789abcdef';
+
 /**
- * The real KMS process (dev unseal, in-memory SQLite) with one AES-256-GCM key; the target is encrypt.
- * With `bearer`, callers send an access token that the KMS validates (cached JWKS) and, encrypt being
- * sensitive, checks for revocation by introspection on every call (the default `sensitive-only`).
+ * The real KMS process with production settings: dev unseal, TLS 1.3, audit, rate limits (raised so they
+ * never refuse the load generator, but on the path), callers authenticated by an API key or by an access
+ * token from a stand-in Identity (validated by the cached JWKS; encrypt, decrypt, sign and generate being
+ * sensitive, checked for revocation by introspection on every call: the default `sensitive-only`).
+ * Keys: AES-256-GCM `dir` and `A256KW`, ES256, EdDSA, RS256.
  */
-async function startKmsEncrypt(options: { bearer: boolean }): Promise<Running> {
+async function startKms(pg: boolean, revocation: 'sensitive-only' | 'interval' = 'sensitive-only'): Promise<Service> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-kms-'));
   const config = join(dir, 'config.yml');
-  const issuer = options.bearer ? await startIssuer() : undefined;
+  const issuer = await startIssuer();
+  const database = databaseFor(pg, 'kms');
   await writeFile(
     config,
     [
       'server: { public_port: 0, admin_port: 0 }',
-      'database: { url: "sqlite::memory:" }',
+      databaseLine(database),
       `tls: { dir: "${join(dir, 'tls')}" }`,
       'unseal: { mode: dev }',
       'log: { level: info }',
-      // The limiters stay on the path (their cost is measured) but never refuse the load generator.
       'rate_limits:',
       '  crypto_per_client: { burst: 1000000, per_second: 1000000 }',
       '  crypto_per_ip: { burst: 1000000, per_second: 1000000 }',
-      ...(issuer
-        ? [
-            'auth:',
-            '  methods: [bearer]',
-            '  identity:',
-            `    issuer: ${issuer.url}`,
-            `    audience: ${BENCH_AUDIENCE}`,
-            '    client_secret: bench-introspection-secret',
-          ]
-        : []),
+      'auth:',
+      '  methods: [bearer, api_key]',
+      '  identity:',
+      `    issuer: ${issuer.url}`,
+      `    audience: ${BENCH_AUDIENCE}`,
+      '    client_secret: bench-introspection-secret',
+      `    revocation_check: ${revocation}`,
+      '  api_keys:',
+      `    - { id: ${API_KEY_ID}, key_hash: "${await hashPassword(API_KEY_SECRET)}", scopes: [kms:admin] }`,
     ].join('\n'),
   );
-  const auth: Record<string, string> = issuer ? { authorization: `Bearer ${issuer.token}` } : {};
-  const { child, publicUrl } = await startKmsProcess(config, ['--dev']);
-  const rootPem = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
-  const dispatcher = new Agent({ connect: { ca: rootPem } });
-  const created = await request(`${publicUrl}/service/api/v1/elastickey`, {
-    method: 'POST',
-    dispatcher,
-    headers: { ...auth, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'bench', description: 'bench', algorithm: 'A256GCM/dir' }),
-  });
-  const { elastic_key_id: id } = (await created.body.json()) as { elastic_key_id: string };
-  await dispatcher.close();
-  return {
-    target: {
-      url: `${publicUrl.replace('127.0.0.1', 'localhost')}/service/api/v1/elastickey/${id}/encrypt`,
-      ca: rootPem,
+  const { child, value: publicUrl, readyMs } = await startKmsProcess(config, ['--dev']);
+  const ca = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
+  const base = `${publicUrl.replace('127.0.0.1', 'localhost')}/service/api/v1`;
+  const apiKey = { authorization: `ApiKey ${API_KEY_ID}.${API_KEY_SECRET}` };
+  const bearer = { authorization: `Bearer ${issuer.token}` };
+  const dispatcher = new Agent({ connect: { ca } });
+  const call = async (path: string, body: string, json = false): Promise<string> => {
+    const response = await request(`${base}${path}`, {
       method: 'POST',
-      headers: { ...auth, 'content-type': 'text/plain' },
-      body: 'hello',
+      dispatcher,
+      headers: { ...apiKey, 'content-type': json ? 'application/json' : 'text/plain' },
+      body,
+    });
+    const text = await response.body.text();
+    if (response.statusCode >= 300) throw new Error(`KMS ${path}: ${response.statusCode} ${text}`);
+    return text;
+  };
+  const keys: Record<string, string> = {};
+  for (const [name, algorithm] of Object.entries({
+    dir: 'A256GCM/dir',
+    kw: 'A256GCM/A256KW',
+    es256: 'ES256',
+    eddsa: 'EdDSA',
+    rs256: 'RS256',
+  })) {
+    const created = JSON.parse(
+      await call('/elastickey', JSON.stringify({ name: `bench-${name}`, description: 'bench', algorithm }), true),
+    ) as { elastic_key_id: string };
+    keys[name] = created.elastic_key_id;
+  }
+  const jwe = await call(`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB);
+  const jws = await call(`/elastickey/${keys.es256}/sign`, PLAINTEXT_1KIB);
+  await dispatcher.close();
+  const post = (path: string, body: string, auth: Record<string, string>): LoadTarget => ({
+    url: `${base}${path}`,
+    ca,
+    method: 'POST',
+    headers: { ...auth, 'content-type': 'text/plain' },
+    body,
+  });
+  return {
+    name: `kms (${pg ? 'postgres' : 'sqlite'}${revocation === 'interval' ? ', revocation_check interval' : ''})`,
+    readyMs,
+    pids: [child.pid ?? 0],
+    targets: {
+      'encrypt-dir-apikey': post(`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB, apiKey),
+      'encrypt-dir-bearer': post(`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB, bearer),
+      'encrypt-kw-apikey': post(`/elastickey/${keys.kw}/encrypt`, PLAINTEXT_1KIB, apiKey),
+      'decrypt-dir-apikey': post(`/elastickey/${keys.dir}/decrypt`, jwe, apiKey),
+      'decrypt-dir-bearer': post(`/elastickey/${keys.dir}/decrypt`, jwe, bearer),
+      'sign-es256-apikey': post(`/elastickey/${keys.es256}/sign`, PLAINTEXT_1KIB, apiKey),
+      'sign-eddsa-apikey': post(`/elastickey/${keys.eddsa}/sign`, PLAINTEXT_1KIB, apiKey),
+      'sign-rs256-apikey': post(`/elastickey/${keys.rs256}/sign`, PLAINTEXT_1KIB, apiKey),
+      'verify-es256-apikey': post(`/elastickey/${keys.es256}/verify`, jws, apiKey),
+      'generate-apikey': post(`/elastickey/${keys.dir}/generate?alg=AES-256`, '', apiKey),
+      'list-apikey': { url: `${base}/elastickeys`, ca, method: 'GET', headers: apiKey },
     },
     stop: async () => {
       await stopChild(child);
-      if (issuer) await stopChild(issuer.child);
+      await stopChild(issuer.child);
+      if (database.schema) await dropBenchSchema(database.url, database.schema, true);
     },
   };
-}
-
-/** Starts one KMS process with `config` and resolves with its public URL once it listens. */
-async function startKmsProcess(
-  config: string,
-  extra: string[] = [],
-): Promise<{ child: ChildProcess; publicUrl: string }> {
-  const child = spawn(
-    process.execPath,
-    [...serviceNodeArgs, join(ROOT, 'apps/kms/dist/main.js'), '--config', config, ...extra],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  const publicUrl = await new Promise<string>((done, fail) => {
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"public_url":"([^"]+)"/.exec(output);
-      if (match?.[1]) done(match[1]);
-    });
-    child.once('exit', (code) => fail(new Error(`kms exited with ${code}`)));
-  });
-  child.stdout?.resume();
-  return { child, publicUrl };
 }
 
 /**
@@ -154,10 +262,8 @@ async function startKmsProcess(
  * local server) behind a round-robin TCP proxy: the load's connections are spread over the processes,
  * which share the key hierarchy, keys, audit chain and rate-limit buckets through the database.
  */
-async function startKmsCluster(instances: number): Promise<Running> {
-  const url =
-    process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const schema = `bench_${Date.now()}`;
+async function startKmsCluster(instances: number): Promise<Service> {
+  const database = databaseFor(true, 'cluster');
   const dir = await mkdtemp(join(tmpdir(), 'bench-kms-cluster-'));
   const unseal = join(dir, 'unseal.secret');
   await writeFile(unseal, 'bench-unseal-secret-0123456789abcdef0123456789', { mode: 0o600 });
@@ -166,7 +272,7 @@ async function startKmsCluster(instances: number): Promise<Running> {
     config,
     [
       'server: { public_port: 0, admin_port: 0 }',
-      `database: { url: "${url}", schema: ${schema} }`,
+      databaseLine(database),
       `tls: { dir: "${join(dir, 'tls')}" }`,
       `unseal: { mode: simple, secrets: ["file://${unseal}"] }`,
       'log: { level: info }',
@@ -176,15 +282,15 @@ async function startKmsCluster(instances: number): Promise<Running> {
     ].join('\n'),
   );
   // One after the other: the first makes the key hierarchy and the CA the others use.
-  const processes: { child: ChildProcess; publicUrl: string }[] = [];
+  const processes: Awaited<ReturnType<typeof startKmsProcess>>[] = [];
   for (let n = 0; n < instances; n++) processes.push(await startKmsProcess(config, ['--dev']));
   const proxy = new RoundRobinProxy(
-    processes.map(({ publicUrl }) => ({ host: '127.0.0.1', port: Number(new URL(publicUrl).port) })),
+    processes.map(({ value }) => ({ host: '127.0.0.1', port: Number(new URL(value).port) })),
   );
   const port = await proxy.start();
-  const rootPem = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
+  const ca = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
   const base = `https://localhost:${port}/service/api/v1`;
-  const dispatcher = new Agent({ connect: { ca: rootPem } });
+  const dispatcher = new Agent({ connect: { ca } });
   const created = await request(`${base}/elastickey`, {
     method: 'POST',
     dispatcher,
@@ -194,41 +300,40 @@ async function startKmsCluster(instances: number): Promise<Running> {
   const { elastic_key_id: id } = (await created.body.json()) as { elastic_key_id: string };
   await dispatcher.close();
   return {
-    target: {
-      url: `${base}/elastickey/${id}/encrypt`,
-      ca: rootPem,
-      method: 'POST',
-      headers: { 'content-type': 'text/plain' },
-      body: 'hello',
+    name: `kms x${instances} (postgres)`,
+    readyMs: Math.max(...processes.map((p) => p.readyMs)),
+    pids: processes.map(({ child }) => child.pid ?? 0),
+    targets: {
+      encrypt: {
+        url: `${base}/elastickey/${id}/encrypt`,
+        ca,
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: PLAINTEXT_1KIB,
+      },
     },
     stop: async () => {
       await Promise.all(processes.map(({ child }) => stopChild(child)));
       await proxy.stop();
-      // The bench schema and the tenant schemas it names (the KMS calls them tenant_<id>).
-      const db = await openDatabase({ url });
-      await db.exec(`DO $$ DECLARE t record; BEGIN
-        FOR t IN SELECT id FROM "${schema}".kms_tenants LOOP
-          EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', 'tenant_' || replace(lower(t.id), '-', '_'));
-        END LOOP;
-      END $$; DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await db.close();
+      if (database.schema) await dropBenchSchema(database.url, database.schema, true);
     },
   };
 }
 
 /**
- * The real Identity process with its demo data (SQLite in memory), as the client `kms-service` sees it:
- * `client_credentials` with `client_secret_basic` (a verified secret is remembered, so PBKDF2 runs once),
- * introspection of one of its tokens, or the JWKS.
+ * The real Identity process with its demo data, as the client `kms-service` sees it: `client_credentials`
+ * with `client_secret_basic` (a verified secret is remembered, so PBKDF2 runs once), introspection of one
+ * of its tokens, and the JWKS.
  */
-async function startIdentity(target: 'client-credentials' | 'introspection' | 'jwks'): Promise<Running> {
+async function startIdentity(pg: boolean): Promise<Service> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-identity-'));
   const config = join(dir, 'config.yml');
+  const database = databaseFor(pg, 'identity');
   await writeFile(
     config,
     [
       'server: { public_port: 0, admin_port: 0 }',
-      'database: { url: "sqlite::memory:" }',
+      databaseLine(database),
       `tls: { dir: "${join(dir, 'tls')}" }`,
       'secrets:',
       '  cookie_keys: [bench-cookie-key-0123456789abcdef0123456789]',
@@ -239,133 +344,211 @@ async function startIdentity(target: 'client-credentials' | 'introspection' | 'j
       '  token_per_ip: { burst: 1000000, per_second: 1000000 }',
     ].join('\n'),
   );
-  const child = spawn(
-    process.execPath,
-    [...serviceNodeArgs, join(ROOT, 'apps/identity/dist/main.js'), '--config', config, '--demo'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+  const {
+    child,
+    value: issuer,
+    readyMs,
+  } = await spawnService('apps/identity/dist/main.js', ['--config', config, '--demo'], (line) =>
+    line.includes('"identity started"') ? (JSON.parse(line) as { issuer: string }).issuer : undefined,
   );
-  const issuer = await new Promise<string>((done, fail) => {
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const line = output.split('\n').find((text) => text.includes('"identity started"') && text.endsWith('}'));
-      if (line) done((JSON.parse(line) as { issuer: string }).issuer);
-    });
-    child.once('exit', (code) => fail(new Error(`identity exited with ${code}`)));
-  });
-  child.stdout?.resume();
-  const rootPem = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
+  const ca = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
   const secret = (await readFile(join(ROOT, 'deployments/identity/secrets/kms-service.secret'), 'utf8')).trim();
   const basic = `Basic ${Buffer.from(`kms-service:${secret}`).toString('base64')}`;
   const form = { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' };
   const grant = 'grant_type=client_credentials&scope=kms%3Aread';
-  const stop = () => stopChild(child);
-  if (target === 'jwks') return { target: { url: `${issuer}/jwks`, ca: rootPem, method: 'GET' }, stop };
-  if (target === 'client-credentials') {
-    return { target: { url: `${issuer}/token`, ca: rootPem, method: 'POST', headers: form, body: grant }, stop };
-  }
-  const dispatcher = new Agent({ connect: { ca: rootPem } });
+  const dispatcher = new Agent({ connect: { ca } });
   const issued = await request(`${issuer}/token`, { method: 'POST', dispatcher, headers: form, body: grant });
   const { access_token: token } = (await issued.body.json()) as { access_token: string };
   await dispatcher.close();
   return {
-    target: {
-      url: `${issuer}/token/introspection`,
-      ca: rootPem,
-      method: 'POST',
-      headers: form,
-      body: `token=${token}`,
+    name: pg ? 'identity (postgres)' : 'identity (sqlite)',
+    readyMs,
+    pids: [child.pid ?? 0],
+    targets: {
+      'client-credentials': { url: `${issuer}/token`, ca, method: 'POST', headers: form, body: grant },
+      introspection: {
+        url: `${issuer}/token/introspection`,
+        ca,
+        method: 'POST',
+        headers: form,
+        body: `token=${token}`,
+      },
+      jwks: { url: `${issuer}/jwks`, ca, method: 'GET' },
     },
-    stop,
+    stop: async () => {
+      await stopChild(child);
+      if (database.schema) await dropBenchSchema(database.url, database.schema, false);
+    },
   };
 }
 
-const SCENARIOS: Record<string, () => Promise<Running>> = {
-  'bare-express': () => startCeiling('bare-express'),
-  'infra-defaults': () => startCeiling('infra-defaults'),
-  'kms-encrypt': () => startKmsEncrypt({ bearer: false }),
-  'kms-encrypt-bearer': () => startKmsEncrypt({ bearer: true }),
-  'identity-client-credentials': () => startIdentity('client-credentials'),
-  'identity-introspection': () => startIdentity('introspection'),
-  'identity-jwks': () => startIdentity('jwks'),
-  // Scale-out on one PostgreSQL (issue #17): the same encrypt with 1, 2 and 3 processes.
-  'kms-encrypt-pg-x1': () => startKmsCluster(1),
-  'kms-encrypt-pg-x2': () => startKmsCluster(2),
-  'kms-encrypt-pg-x3': () => startKmsCluster(3),
-};
+const KEEP_ALIVE: Mode[] = ['keep-alive'];
+const NEW_CONNECTION: Mode[] = ['new-connection'];
 
-interface Row {
-  scenario: string;
-  mode: 'keep-alive' | 'new-connection';
-  result: LoadResult;
-}
+const kms = (name: string, target: string, note: string): Scenario => ({
+  name: `kms-${name}`,
+  service: 'kms',
+  target,
+  modes: KEEP_ALIVE,
+  note,
+});
+
+const SCENARIOS: Scenario[] = [
+  { name: 'bare-express', service: 'bare-express', target: 'hello', modes: KEEP_ALIVE, note: 'keep-alive ceiling' },
+  { name: 'bare-https', service: 'bare-https', target: 'hello', modes: NEW_CONNECTION, note: 'new-connection ceiling' },
+  kms('encrypt', 'encrypt-dir-apikey', 'encrypt 1 KiB, A256GCM/dir, API key'),
+  kms('encrypt-bearer', 'encrypt-dir-bearer', 'the same with a bearer token (JWKS + introspection)'),
+  {
+    name: 'kms-encrypt-bearer-interval',
+    service: 'kms-interval',
+    target: 'encrypt-dir-bearer',
+    modes: KEEP_ALIVE,
+    note: 'bearer with revocation_check interval (introspection answer reused for 300 s)',
+  },
+  kms('encrypt-a256kw', 'encrypt-kw-apikey', 'encrypt 1 KiB, A256GCM/A256KW, API key'),
+  kms('decrypt', 'decrypt-dir-apikey', 'decrypt 1 KiB, A256GCM/dir, API key'),
+  kms('decrypt-bearer', 'decrypt-dir-bearer', 'the same with a bearer token'),
+  kms('sign-es256', 'sign-es256-apikey', 'sign 1 KiB, ES256, API key'),
+  kms('sign-eddsa', 'sign-eddsa-apikey', 'sign 1 KiB, EdDSA, API key'),
+  kms('sign-rs256', 'sign-rs256-apikey', 'sign 1 KiB, RS256, API key'),
+  kms('verify-es256', 'verify-es256-apikey', 'verify an ES256 JWS, API key'),
+  kms('generate', 'generate-apikey', 'data key AES-256 wrapped by A256GCM/dir, API key'),
+  kms('list', 'list-apikey', 'list elastic keys, API key'),
+  {
+    name: 'identity-client-credentials',
+    service: 'identity',
+    target: 'client-credentials',
+    modes: ['keep-alive', 'new-connection'],
+    note: 'client_credentials, client_secret_basic',
+  },
+  {
+    name: 'identity-introspection',
+    service: 'identity',
+    target: 'introspection',
+    modes: KEEP_ALIVE,
+    note: 'RFC 7662',
+  },
+  { name: 'identity-jwks', service: 'identity', target: 'jwks', modes: KEEP_ALIVE, note: 'JWKS' },
+  ...[1, 2, 3].map((n) => ({
+    name: `kms-encrypt-pg-x${n}`,
+    service: `kms-pg-x${n}`,
+    target: 'encrypt',
+    modes: KEEP_ALIVE,
+    note: `${n} KMS process(es) on one PostgreSQL behind round-robin, no auth`,
+  })),
+];
+
+const CEILING: Record<Mode, string> = { 'keep-alive': 'bare-express', 'new-connection': 'bare-https' };
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string', default: '5' },
-      connections: { type: 'string', default: '16' },
+      duration: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '1,10,50' },
       scenario: { type: 'string', multiple: true },
+      pg: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
     },
   });
-  if (values['cpu-prof']) serviceNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`);
   const durationMs = Number(values.duration) * 1000;
-  const connections = Number(values.connections);
-  const names = values.scenario ?? Object.keys(SCENARIOS);
-  const unknown = names.filter((name) => !(name in SCENARIOS));
-  if (unknown.length > 0 || !(durationMs > 0) || !(connections > 0)) {
+  const levels = values.connections.split(',').map(Number);
+  const wanted = values.scenario ?? SCENARIOS.map((s) => s.name);
+  const unknown = wanted.filter((name) => !SCENARIOS.some((s) => s.name === name));
+  if (unknown.length > 0 || !(durationMs > 0) || !levels.every((n) => Number.isInteger(n) && n > 0)) {
     process.stderr.write(
-      `usage: pnpm bench [--duration s] [--connections n] [--scenario ${Object.keys(SCENARIOS).join('|')}]...\n`,
+      `usage: pnpm bench [--duration s] [--connections 1,10,50] [--pg] [--cpu-prof dir] [--scenario name]...\n` +
+        `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
     );
     process.exit(2);
   }
-  const rows: Row[] = [];
-  for (const name of names) {
-    const start = SCENARIOS[name];
+  if (values['cpu-prof']) serviceNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`);
+  // The ceilings run whenever a scenario in their mode does: ratios need them from the same run.
+  const chosen = SCENARIOS.filter(
+    (s) =>
+      wanted.includes(s.name) ||
+      SCENARIOS.some((other) => wanted.includes(other.name) && other.modes.some((m) => CEILING[m] === s.name)),
+  );
+  const starters: Record<string, () => Promise<Service>> = {
+    'bare-express': () => startCeiling('bare-express'),
+    'bare-https': () => startCeiling('bare-https'),
+    kms: () => startKms(values.pg),
+    'kms-interval': () => startKms(values.pg, 'interval'),
+    identity: () => startIdentity(values.pg),
+    'kms-pg-x1': () => startKmsCluster(1),
+    'kms-pg-x2': () => startKmsCluster(2),
+    'kms-pg-x3': () => startKmsCluster(3),
+  };
+  const rows: BenchRow[] = [];
+  const memory: { service: string; 'ready ms': number; 'idle RSS MiB': number; 'peak RSS MiB': number }[] = [];
+  const services = [...new Set(chosen.map((s) => s.service))];
+  for (const serviceName of services) {
+    const start = starters[serviceName];
     if (!start) continue;
-    const running = await start();
+    process.stdout.write(`• starting ${serviceName}\n`);
+    const service = await start();
+    const idle = await Promise.all(service.pids.map(memoryOf));
     try {
-      await keepAliveLoad(running.target, { connections, durationMs: 1000 }); // warm-up (JIT, caches)
-      rows.push({
-        scenario: name,
-        mode: 'keep-alive',
-        result: await keepAliveLoad(running.target, { connections, durationMs }),
-      });
-      rows.push({
-        scenario: name,
-        mode: 'new-connection',
-        result: await newConnectionLoad(running.target, { connections, durationMs }),
+      for (const scenario of chosen.filter((s) => s.service === serviceName)) {
+        const target = service.targets[scenario.target];
+        if (!target) throw new Error(`${serviceName} has no target ${scenario.target}`);
+        for (const mode of scenario.modes) {
+          const load = mode === 'keep-alive' ? keepAliveLoad : newConnectionLoad;
+          await load(target, { connections: Math.max(...levels), durationMs: 1000 }); // warm-up (JIT, caches)
+          for (const connections of levels) {
+            const result = await load(target, { connections, durationMs });
+            rows.push({
+              scenario: scenario.name,
+              mode,
+              connections,
+              'req/s': Math.round(result.requestsPerSecond),
+              'p50 ms': Number(result.p50Ms.toFixed(2)),
+              'p99 ms': Number(result.p99Ms.toFixed(2)),
+              errors: result.errors,
+              ratio: null,
+            });
+            process.stdout.write(
+              `  ${scenario.name} ${mode} c=${connections}: ${Math.round(result.requestsPerSecond)} req/s` +
+                `${result.errors > 0 ? `, ${result.errors} errors` : ''}\n`,
+            );
+          }
+        }
+      }
+      const peak = await Promise.all(service.pids.map(memoryOf));
+      memory.push({
+        service: service.name,
+        'ready ms': Math.round(service.readyMs),
+        'idle RSS MiB': Math.round(Math.max(...idle.map((m) => m.rss))),
+        'peak RSS MiB': Math.round(Math.max(...peak.map((m) => m.peak))),
       });
     } finally {
-      await running.stop();
+      await service.stop();
     }
-    process.stdout.write(`• ${name} done\n`);
   }
-  const ceiling = (mode: Row['mode']) =>
-    rows.find((row) => row.scenario === 'bare-express' && row.mode === mode)?.result.requestsPerSecond;
-  const table = rows.map((row) => {
-    const base = ceiling(row.mode);
-    return {
-      scenario: row.scenario,
-      mode: row.mode,
-      'req/s': Math.round(row.result.requestsPerSecond),
-      'p50 ms': Number(row.result.p50Ms.toFixed(2)),
-      'p99 ms': Number(row.result.p99Ms.toFixed(2)),
-      errors: row.result.errors,
-      'ratio to bare-express': base ? Number((row.result.requestsPerSecond / base).toFixed(3)) : null,
-    };
-  });
-  console.table(table);
+  for (const row of rows) {
+    const ceiling = rows.find(
+      (other) =>
+        other.scenario === CEILING[row.mode] && other.mode === row.mode && other.connections === row.connections,
+    );
+    if (ceiling && ceiling !== row && ceiling['req/s'] > 0) {
+      row.ratio = Number((row['req/s'] / ceiling['req/s']).toFixed(3));
+    }
+  }
+  console.table(rows);
+  console.table(memory);
   const resultsDir = join(ROOT, 'bench', 'results');
   await mkdir(resultsDir, { recursive: true });
   const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  const machine = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model };
-  await writeFile(file, JSON.stringify({ machine, durationMs, connections, results: table }, null, 2));
+  const run: BenchRun & { database: string; services: typeof memory; notes: Record<string, string> } = {
+    machine: { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model },
+    durationMs,
+    database: values.pg ? 'postgres' : 'sqlite',
+    results: rows,
+    services: memory,
+    notes: Object.fromEntries(chosen.map((s) => [s.name, s.note])),
+  };
+  await writeFile(file, JSON.stringify(run, null, 2));
   process.stdout.write(`results: ${file}\n`);
-  if (rows.some((row) => row.result.errors > 0)) process.exit(1);
+  if (rows.some((row) => row.errors > 0)) process.exit(1);
 }
 
 main().catch((error: unknown) => {

@@ -185,6 +185,40 @@ describe('token validator', () => {
     await expect(checker.validate(rotated)).resolves.toBeDefined();
   });
 
+  it('verifies a token once while it is valid, by the whole token, and never past exp or the key cache', async () => {
+    let clock = Date.now();
+    const checker = validator({ now: () => clock, jwksCacheTtlMs: 120_000 });
+    let lookups = 0;
+    const getKey = checker.jwks.getKey;
+    Object.defineProperty(checker.jwks, 'getKey', {
+      value: (...args: Parameters<typeof getKey>) => {
+        lookups += 1;
+        return getKey(...args);
+      },
+    });
+    const token = await issuer.token({ exp: Math.floor(clock / 1000) + 60 });
+    await checker.validate(token);
+    await checker.validate(token);
+    expect(lookups).toBe(1);
+    // The same claims (and jti) under a forged signature are verified, and refused.
+    const [head, body] = token.split('.');
+    const forged = `${head}.${body}.${base64url.encode(new Uint8Array(64))}`;
+    expect((await failure(checker.validate(forged))).code).toBe('invalid_signature');
+    expect(lookups).toBe(2);
+    // Past exp and the clock tolerance, the remembered verification no longer counts.
+    clock += 91_000;
+    expect((await failure(checker.validate(token))).code).toBe('token_expired');
+    // A long-lived token is verified again once the key cache's TTL has passed.
+    const long = await issuer.token({ exp: Math.floor(clock / 1000) + 3600 });
+    await checker.validate(long);
+    clock += 60_000;
+    await checker.validate(long);
+    const before = lookups;
+    clock += 61_000;
+    await checker.validate(long);
+    expect(lookups).toBe(before + 1);
+  });
+
   it('checks revocation for sensitive operations only by default, sharing one call between concurrent checks', async () => {
     const checker = validator();
     const token = await issuer.token({ jti: 'shared-jti' });

@@ -5,6 +5,7 @@
  * the revocation mode asks, introspection. The result is a typed principal.
  */
 import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { JWS_ALGORITHMS } from './algorithms.js';
 import { RevocationChecker, type IntrospectionAuth, type RevocationMode } from './introspection.js';
 import { JwksCache } from './jwks-cache.js';
@@ -27,6 +28,8 @@ export interface TokenValidatorOptions {
   /** Only asymmetric algorithms are accepted, whatever is listed here. */
   algorithms?: readonly string[];
   revocation?: { mode?: RevocationMode; intervalMs?: number; auth?: IntrospectionAuth };
+  /** How many verified tokens to remember (default 10,000). */
+  verifiedTokenCacheSize?: number;
   /** Timeout for each call to the issuer. */
   timeoutMs?: number;
   now?: () => number;
@@ -162,6 +165,12 @@ export class TokenValidator {
   readonly revocation: RevocationChecker;
   readonly #options: TokenValidatorOptions;
   readonly #algorithms: string[];
+  /**
+   * Tokens whose signature and claims were verified, by the whole token (never by `jti` alone: a forged
+   * token may copy a `jti`), until `exp` (with the clock tolerance) but no longer than the JWKS cache
+   * would keep a key the issuer removed. Revocation is still checked as the mode asks.
+   */
+  readonly #verified: LRUCache<string, { payload: JWTPayload; from: number; until: number }>;
 
   constructor(options: TokenValidatorOptions) {
     const fetcher = options.fetch ?? fetch;
@@ -170,6 +179,7 @@ export class TokenValidator {
     this.#options = options;
     const asymmetric = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
     this.#algorithms = (options.algorithms ?? DEFAULT_TOKEN_ALGORITHMS).filter((alg) => asymmetric.has(alg));
+    this.#verified = new LRUCache({ max: options.verifiedTokenCacheSize ?? 10_000 });
     this.jwks = new JwksCache({
       issuer: options.issuer,
       fetch: fetcher,
@@ -200,6 +210,18 @@ export class TokenValidator {
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
       throw new TokenValidationError('invalid_token', 'The token is malformed.');
     }
+    const payload = await this.#verify(token);
+    if (this.revocation.needsCheck(options.sensitive === true)) {
+      await this.revocation.assertActive(token, payload.jti);
+    }
+    return principalFromClaims(payload);
+  }
+
+  /** Signature, type, algorithm, issuer, audience and times: once per token while it stays valid. */
+  async #verify(token: string): Promise<JWTPayload> {
+    const now = (this.#options.now ?? Date.now)();
+    const known = this.#verified.get(token);
+    if (known && now >= known.from && now < known.until) return known.payload;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.jwks.getKey, {
@@ -212,11 +234,17 @@ export class TokenValidator {
         ...(this.#options.now ? { currentDate: new Date(this.#options.now()) } : {}),
       }));
     } catch (error) {
+      this.#verified.delete(token);
       throw tokenError(error);
     }
-    if (this.revocation.needsCheck(options.sensitive === true)) {
-      await this.revocation.assertActive(token, payload.jti);
-    }
-    return principalFromClaims(payload);
+    const toleranceMs = (this.#options.clockToleranceSeconds ?? 30) * 1000;
+    const expiresAt = (payload.exp ?? 0) * 1000 + toleranceMs;
+    const keyTtl = this.#options.jwksCacheTtlMs ?? 300_000;
+    this.#verified.set(token, {
+      payload,
+      from: payload.nbf === undefined ? 0 : payload.nbf * 1000 - toleranceMs,
+      until: Math.min(expiresAt, now + keyTtl),
+    });
+    return payload;
   }
 }

@@ -1,7 +1,8 @@
 /**
- * A child process serving one ceiling scenario over TLS 1.3 on a loopback port: `bare-express` (no
- * middleware), `infra-defaults` (express + the shared security defaults and problem handler). It
- * tells the parent its port and root CA over IPC. Run by `bench.ts`, never directly.
+ * A child process serving one ceiling scenario over TLS 1.3 on a loopback port: `bare-https` (a
+ * `node:https` handler, no framework: the new-connection ceiling), `bare-express` (no middleware: the
+ * keep-alive ceiling), `infra-defaults` (express + the shared security defaults and problem handler).
+ * It tells the parent its port and root CA over IPC. Run by `bench.ts`, never directly.
  */
 import express from 'express';
 import https from 'node:https';
@@ -9,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { applySecurityDefaults, notFoundHandler, problemHandler } from '@cryptoutil/infra';
 import { createCaHierarchy, issueLeaf, serverTlsOptions } from '@cryptoutil/tls';
 
-export type CeilingScenario = 'bare-express' | 'infra-defaults';
+export type CeilingScenario = 'bare-https' | 'bare-express' | 'infra-defaults';
 
 function app(scenario: CeilingScenario): express.Express {
   const server = express();
@@ -26,10 +27,14 @@ async function main(): Promise<void> {
   const ca = await createCaHierarchy();
   const leaf = await issueLeaf(ca, { commonName: 'localhost', usage: 'server' });
   const rootPem = ca.root.toString('pem');
-  const server = https.createServer(
-    serverTlsOptions({ chain: leaf.chainPem, key: leaf.keyPem, rootCa: rootPem }),
-    app(scenario),
-  );
+  const tls = serverTlsOptions({ chain: leaf.chainPem, key: leaf.keyPem, rootCa: rootPem });
+  const server =
+    scenario === 'bare-https'
+      ? https.createServer(tls, (req, res) => {
+          req.resume();
+          req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+        })
+      : https.createServer(tls, app(scenario));
   server.listen(0, '127.0.0.1', () => {
     process.send?.({ port: (server.address() as AddressInfo).port, rootPem });
   });

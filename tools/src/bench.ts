@@ -64,6 +64,12 @@ async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   return { rss: kib('VmRSS') / 1024, peak: kib('VmHWM') / 1024 };
 }
 
+/** The child processes of `pid` (a service's workers), from /proc. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text.split(/\s+/).filter(Boolean).map(Number);
+}
+
 /** Starts a service process and resolves once `started(line)` finds what it needs in its stdout. */
 async function spawnService<T>(
   script: string,
@@ -75,11 +81,12 @@ async function spawnService<T>(
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const value = await new Promise<T>((done, fail) => {
-    let output = '';
+    let partial = '';
     child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      for (const line of output.split('\n')) {
-        const found = line.endsWith('}') ? started(line) : undefined;
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const found = started(line);
         if (found !== undefined) return done(found);
       }
     });
@@ -123,8 +130,8 @@ async function startIssuer(): Promise<{ url: string; token: string; child: Child
 }
 
 /** The database lines of a service's config, and what to drop afterwards (PostgreSQL with `--pg`). */
-function databaseFor(pg: boolean, product: string): { url: string; schema?: string } {
-  if (!pg) return { url: 'sqlite::memory:' };
+function databaseFor(pg: boolean, product: string, dir?: string): { url: string; schema?: string } {
+  if (!pg) return { url: dir ? `sqlite:${join(dir, `${product}.sqlite`)}` : 'sqlite::memory:' };
   const url =
     process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   return { url, schema: `bench_${product}_${Date.now()}` };
@@ -147,12 +154,25 @@ async function dropBenchSchema(url: string, schema: string, kms: boolean): Promi
 const databaseLine = ({ url, schema }: { url: string; schema?: string }) =>
   `database: { url: "${url}"${schema ? `, schema: ${schema}` : ''} }`;
 
-/** Starts one KMS process with `config`; resolves with its public URL once it listens. */
-function startKmsProcess(config: string, extra: string[] = []) {
-  return spawnService('apps/kms/dist/main.js', ['--config', config, ...extra], (line) => {
-    const match = /"public_url":"([^"]+)"/.exec(line);
-    return match?.[1];
-  });
+/**
+ * Resolves a service's URL from its log: the URL its (first) "started" line names, once every worker
+ * listens (a single process: at once; with workers, at the supervisor's "workers started" line).
+ */
+function readyWhen(app: 'kms' | 'identity', workers: number, urlOf: (line: string) => string | undefined) {
+  let url: string | undefined;
+  return (line: string): string | undefined => {
+    url ??= line.includes(`"${app} started"`) ? urlOf(line) : undefined;
+    return url && (workers === 1 || line.includes(`"${app} workers started"`)) ? url : undefined;
+  };
+}
+
+/** Starts one KMS process with `config`; resolves with its public URL once it (every worker) listens. */
+function startKmsProcess(config: string, extra: string[] = [], workers = 1) {
+  return spawnService(
+    'apps/kms/dist/main.js',
+    ['--config', config, ...extra],
+    readyWhen('kms', workers, (line) => /"public_url":"([^"]+)"/.exec(line)?.[1]),
+  );
 }
 
 const API_KEY_ID = 'bench';
@@ -165,11 +185,15 @@ const API_KEY_SECRET = 'bench-api-key-secret-0123456789abcdef0123456789abcdef';
  * sensitive, checked for revocation by introspection on every call: the default `sensitive-only`).
  * Keys: AES-256-GCM `dir` and `A256KW`, ES256, EdDSA, RS256.
  */
-async function startKms(pg: boolean, revocation: 'sensitive-only' | 'interval' = 'sensitive-only'): Promise<Service> {
+async function startKms(
+  pg: boolean,
+  options: { revocation?: 'sensitive-only' | 'interval'; workers?: number } = {},
+): Promise<Service> {
+  const { revocation = 'sensitive-only', workers = 1 } = options;
   const dir = await mkdtemp(join(tmpdir(), 'bench-kms-'));
   const config = join(dir, 'config.yml');
   const issuer = await startIssuer();
-  const database = databaseFor(pg, 'kms');
+  const database = databaseFor(pg, 'kms', dir);
   await writeFile(
     config,
     [
@@ -178,6 +202,7 @@ async function startKms(pg: boolean, revocation: 'sensitive-only' | 'interval' =
       `tls: { dir: "${join(dir, 'tls')}" }`,
       'unseal: { mode: dev }',
       'log: { level: info }',
+      `workers: ${workers}`,
       'rate_limits:',
       '  crypto_per_client: { burst: 1000000, per_second: 1000000 }',
       '  crypto_per_ip: { burst: 1000000, per_second: 1000000 }',
@@ -192,7 +217,7 @@ async function startKms(pg: boolean, revocation: 'sensitive-only' | 'interval' =
       `    - { id: ${API_KEY_ID}, key_hash: "${await hashPassword(API_KEY_SECRET)}", scopes: [kms:admin] }`,
     ].join('\n'),
   );
-  const { child, value: publicUrl, readyMs } = await startKmsProcess(config, ['--dev']);
+  const { child, value: publicUrl, readyMs } = await startKmsProcess(config, ['--dev'], workers);
   const ca = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
   const base = `${publicUrl.replace('127.0.0.1', 'localhost')}/service/api/v1`;
   const apiKey = { authorization: `ApiKey ${API_KEY_ID}.${API_KEY_SECRET}` };
@@ -233,9 +258,9 @@ async function startKms(pg: boolean, revocation: 'sensitive-only' | 'interval' =
     body,
   });
   return {
-    name: `kms (${pg ? 'postgres' : 'sqlite'}${revocation === 'interval' ? ', revocation_check interval' : ''})`,
+    name: `kms (${pg ? 'postgres' : 'sqlite'}${revocation === 'interval' ? ', revocation_check interval' : ''}, ${workers} worker(s))`,
     readyMs,
-    pids: [child.pid ?? 0],
+    pids: [child.pid ?? 0, ...(await childrenOf(child.pid ?? 0))],
     targets: {
       'encrypt-dir-apikey': post(`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB, apiKey),
       'encrypt-dir-bearer': post(`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB, bearer),
@@ -325,10 +350,10 @@ async function startKmsCluster(instances: number): Promise<Service> {
  * with `client_secret_basic` (a verified secret is remembered, so PBKDF2 runs once), introspection of one
  * of its tokens, and the JWKS.
  */
-async function startIdentity(pg: boolean): Promise<Service> {
+async function startIdentity(pg: boolean, workers = 1): Promise<Service> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-identity-'));
   const config = join(dir, 'config.yml');
-  const database = databaseFor(pg, 'identity');
+  const database = databaseFor(pg, 'identity', dir);
   await writeFile(
     config,
     [
@@ -339,6 +364,7 @@ async function startIdentity(pg: boolean): Promise<Service> {
       '  cookie_keys: [bench-cookie-key-0123456789abcdef0123456789]',
       '  signing_key_encryption: bench-at-rest-key-0123456789abcdef0123456789',
       'log: { level: info, access: false }',
+      `workers: ${workers}`,
       'rate_limits:',
       '  token_per_client: { burst: 1000000, per_second: 1000000 }',
       '  token_per_ip: { burst: 1000000, per_second: 1000000 }',
@@ -348,8 +374,10 @@ async function startIdentity(pg: boolean): Promise<Service> {
     child,
     value: issuer,
     readyMs,
-  } = await spawnService('apps/identity/dist/main.js', ['--config', config, '--demo'], (line) =>
-    line.includes('"identity started"') ? (JSON.parse(line) as { issuer: string }).issuer : undefined,
+  } = await spawnService(
+    'apps/identity/dist/main.js',
+    ['--config', config, '--demo'],
+    readyWhen('identity', workers, (line) => (JSON.parse(line) as { issuer?: string }).issuer),
   );
   const ca = await readFile(join(dir, 'tls', 'root-ca.pem'), 'utf8');
   const secret = (await readFile(join(ROOT, 'deployments/identity/secrets/kms-service.secret'), 'utf8')).trim();
@@ -361,9 +389,9 @@ async function startIdentity(pg: boolean): Promise<Service> {
   const { access_token: token } = (await issued.body.json()) as { access_token: string };
   await dispatcher.close();
   return {
-    name: pg ? 'identity (postgres)' : 'identity (sqlite)',
+    name: `identity (${pg ? 'postgres' : 'sqlite'}, ${workers} worker(s))`,
     readyMs,
-    pids: [child.pid ?? 0],
+    pids: [child.pid ?? 0, ...(await childrenOf(child.pid ?? 0))],
     targets: {
       'client-credentials': { url: `${issuer}/token`, ca, method: 'POST', headers: form, body: grant },
       introspection: {
@@ -405,6 +433,13 @@ const SCENARIOS: Scenario[] = [
     modes: KEEP_ALIVE,
     note: 'bearer with revocation_check interval (introspection answer reused for 300 s)',
   },
+  {
+    name: 'kms-encrypt-workers2',
+    service: 'kms-workers2',
+    target: 'encrypt-dir-apikey',
+    modes: KEEP_ALIVE,
+    note: 'kms-encrypt with workers: 2 (node:cluster)',
+  },
   kms('encrypt-a256kw', 'encrypt-kw-apikey', 'encrypt 1 KiB, A256GCM/A256KW, API key'),
   kms('decrypt', 'decrypt-dir-apikey', 'decrypt 1 KiB, A256GCM/dir, API key'),
   kms('decrypt-bearer', 'decrypt-dir-bearer', 'the same with a bearer token'),
@@ -429,6 +464,13 @@ const SCENARIOS: Scenario[] = [
     note: 'RFC 7662',
   },
   { name: 'identity-jwks', service: 'identity', target: 'jwks', modes: KEEP_ALIVE, note: 'JWKS' },
+  {
+    name: 'identity-client-credentials-workers2',
+    service: 'identity-workers2',
+    target: 'client-credentials',
+    modes: ['keep-alive', 'new-connection'],
+    note: 'identity-client-credentials with workers: 2 (node:cluster)',
+  },
   ...[1, 2, 3].map((n) => ({
     name: `kms-encrypt-pg-x${n}`,
     service: `kms-pg-x${n}`,
@@ -472,7 +514,9 @@ async function main(): Promise<void> {
     'bare-express': () => startCeiling('bare-express'),
     'bare-https': () => startCeiling('bare-https'),
     kms: () => startKms(values.pg),
-    'kms-interval': () => startKms(values.pg, 'interval'),
+    'kms-interval': () => startKms(values.pg, { revocation: 'interval' }),
+    'kms-workers2': () => startKms(values.pg, { workers: 2 }),
+    'identity-workers2': () => startIdentity(values.pg, 2),
     identity: () => startIdentity(values.pg),
     'kms-pg-x1': () => startKmsCluster(1),
     'kms-pg-x2': () => startKmsCluster(2),

@@ -1,6 +1,6 @@
 /** Identity configuration: one typed object parsed once at startup; defaults local and secure. */
 import { z } from 'zod';
-import { databaseConfigSchema, rateLimitSchema, telemetryConfigSchema } from '@cryptoutil/infra';
+import { databaseConfigSchema, rateLimitSchema, telemetryConfigSchema, workersSchema } from '@cryptoutil/infra';
 import { KMS_SCOPES } from './domain/scopes.js';
 
 const secret = z.string().min(32, 'needs at least 32 characters (use a file:// secret reference)');
@@ -23,6 +23,8 @@ export const identityConfigSchema = z.strictObject({
     .prefault({}),
   tls: z.strictObject({ dir: z.string().default('.data/tls') }).prefault({}),
   database: databaseConfigSchema.prefault({ url: 'sqlite:.data/identity.sqlite' }),
+  /** Processes serving this instance (node:cluster): a number or `auto` (one per CPU); see docs/PERFORMANCE.md. */
+  workers: workersSchema,
   secrets: z.strictObject({
     /** Signs session and interaction cookies; the first signs, all verify (rotation). */
     cookie_keys: z.array(secret).min(1),

@@ -4,7 +4,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createLogger, createShutdown, loadStartupConfig, startTelemetry, telemetryOptions } from '@cryptoutil/infra';
+import {
+  assertShareableDatabase,
+  createLogger,
+  createShutdown,
+  isSupervisor,
+  loadStartupConfig,
+  reportWorkerReady,
+  startTelemetry,
+  superviseWorkers,
+  telemetryOptions,
+  workerCount,
+  workerNumber,
+} from '@cryptoutil/infra';
 import { identityConfigSchema } from './config.js';
 import { startIdentity } from './server.js';
 
@@ -16,6 +28,9 @@ const DEMO_SEED = fileURLToPath(new URL('../../../deployments/identity/config/de
 async function main(): Promise<void> {
   const { cli, config } = loadStartupConfig(identityConfigSchema, { app: 'identity', args: process.argv.slice(2) });
   const logger = createLogger({ service: 'identity', level: config.log.level });
+  const workers = workerCount(config.workers);
+  assertShareableDatabase(workers, config.database.url);
+  if (isSupervisor(workers)) return superviseWorkers({ count: workers, logger, service: 'identity' });
   const telemetry = startTelemetry(
     telemetryOptions({ serviceName: 'identity', serviceVersion: version }, config.telemetry, process.env),
   );
@@ -26,7 +41,8 @@ async function main(): Promise<void> {
     version,
     dev: cli.dev,
     insecureHttp: cli.devInsecureHttp,
-    ...(cli.demo ? { demoSeed: { path: DEMO_SEED, reset: cli.resetDemo } } : {}),
+    // With workers, only the first resets the demo data; the others start on it.
+    ...(cli.demo ? { demoSeed: { path: DEMO_SEED, reset: cli.resetDemo && (workerNumber() ?? 1) === 1 } } : {}),
     onShutdownRequest: () => void shutdown.shutdown('admin request'),
   });
   shutdown.addHook('identity', () => identity.close());
@@ -36,6 +52,7 @@ async function main(): Promise<void> {
     admin_url: identity.adminUrl,
     tls_root_ca: `${config.tls.dir}/root-ca.pem`,
   });
+  reportWorkerReady();
 }
 
 main().catch((error: unknown) => {

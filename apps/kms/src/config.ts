@@ -6,6 +6,7 @@ import {
   isPasswordHash,
   rateLimitSchema,
   telemetryConfigSchema,
+  workersSchema,
 } from '@cryptoutil/infra';
 import { AUTH_METHODS } from './api/authentication.js';
 import { KMS_KNOWN_SCOPES } from './domain/scopes.js';
@@ -32,6 +33,8 @@ export const kmsConfigSchema = z.strictObject({
     })
     .prefault({}),
   database: databaseConfigSchema.prefault({ url: 'sqlite:.data/kms.sqlite' }),
+  /** Processes serving this instance (node:cluster): a number or `auto` (one per CPU); see docs/PERFORMANCE.md. */
+  workers: workersSchema,
   unseal: z
     .strictObject({
       mode: z.enum(['n-of-m', 'simple', 'dev']).default('n-of-m'),

@@ -7,12 +7,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ConfigError,
+  assertShareableDatabase,
   createLogger,
   createShutdown,
+  isSupervisor,
   loadStartupConfig,
+  reportWorkerReady,
   startTelemetry,
+  superviseWorkers,
   swaggerRouter,
   telemetryOptions,
+  workerCount,
+  workerNumber,
 } from '@cryptoutil/infra';
 import { openApiDocument } from './api/openapi.js';
 import { SWAGGER_SESSION_OPTIONS } from './api/swagger-session.js';
@@ -32,6 +38,9 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 async function main(): Promise<void> {
   const { cli, config } = loadStartupConfig(kmsConfigSchema, { app: 'kms', args: process.argv.slice(2) });
   const logger = createLogger({ service: 'kms', level: config.log.level });
+  const workers = workerCount(config.workers);
+  assertShareableDatabase(workers, config.database.url);
+  if (isSupervisor(workers)) return superviseWorkers({ count: workers, logger, service: 'kms' });
   const telemetry = startTelemetry(
     telemetryOptions({ serviceName: 'kms', serviceVersion: version }, config.telemetry, process.env),
   );
@@ -53,7 +62,8 @@ async function main(): Promise<void> {
     version,
     dev: cli.dev,
     demo: cli.demo || cli.resetDemo,
-    ...(demoSeed ? { demoSeed, resetDemo: cli.resetDemo } : {}),
+    // With workers, only the first resets the demo data; the others start on it.
+    ...(demoSeed ? { demoSeed, resetDemo: cli.resetDemo && (workerNumber() ?? 1) === 1 } : {}),
     insecureHttp: cli.devInsecureHttp,
     extraRouters: [swaggerRouter(document, 'cryptoutil KMS API', SWAGGER_SESSION_OPTIONS), consoleRouter()],
     onShutdownRequest: () => void shutdown.shutdown('admin request'),
@@ -65,6 +75,7 @@ async function main(): Promise<void> {
     admin_url: kms.adminUrl,
     tls_root_ca: `${config.tls.dir}/root-ca.pem`,
   });
+  reportWorkerReady();
 }
 
 main().catch((error: unknown) => {

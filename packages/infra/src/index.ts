@@ -17,6 +17,7 @@ export * from './shutdown.js';
 export * from './telemetry.js';
 export * from './tracing.js';
 export * from './password-hash.js';
+export * from './workers.js';
 export * from './request-body.js';
 export * from './swagger.js';
 export * from './access-log.js';

@@ -7,6 +7,7 @@
  * inside text (`Bearer …`, `Basic …`, passwords in URLs), compact JWS/JWE strings, and binary buffers.
  * Stacks are dropped: nothing internal beyond an error's name and message reaches a log.
  */
+import cluster from 'node:cluster';
 import { LOG_LINE, OtelLogTransport } from './otel-log-transport.js';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import type { Writable } from 'node:stream';
@@ -164,7 +165,8 @@ export function createLogger(options: LoggerOptions): Logger {
   return winston.createLogger({
     level: level === 'off' ? 'error' : level,
     silent: (options.silent ?? false) || level === 'off',
-    defaultMeta: { service: options.service },
+    // A worker of a cluster (`workers` setting) says which one it is.
+    defaultMeta: { service: options.service, ...(cluster.worker ? { worker: cluster.worker.id } : {}) },
     format: jsonLine(),
     transports: [
       options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Console(),

@@ -8,21 +8,38 @@
  * tests; they belong here.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, pbkdf2, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { request, Agent } from 'undici';
-import { hashPassword, openDatabase } from '@cryptoutil/infra';
+import { request, Agent, fetch as undiciFetch } from 'undici';
+import {
+  FormBrowser,
+  PBKDF2_DEFAULT_ITERATIONS,
+  formAction,
+  formValue,
+  hashPassword,
+  openDatabase,
+} from '@cryptoutil/infra';
 import { RoundRobinProxy } from '@cryptoutil/infra/round-robin';
 import type { BenchRow, BenchRun } from './bench/compare.js';
-import { keepAliveLoad, newConnectionLoad, type LoadTarget } from './bench/load.js';
+import {
+  flowLoad,
+  keepAliveLoad,
+  newConnectionLoad,
+  type LoadOptions,
+  type LoadResult,
+  type LoadTarget,
+} from './bench/load.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const BENCH_AUDIENCE = 'https://kms.bench';
+const pbkdf2Async = promisify(pbkdf2);
 const PLAINTEXT_1KIB = Buffer.alloc(1024, 'a').toString();
 
 /** Node options for the service processes (`--cpu-prof <dir>` writes a V8 CPU profile of each). */
@@ -37,16 +54,28 @@ interface Service {
   readyMs: number;
   pids: number[];
   targets: Record<string, LoadTarget>;
+  /** Multi-request flows (a sign-in, a refresh-token chain), by name. */
+  flows?: Record<string, Flow>;
   stop(): Promise<void>;
+}
+
+/** A flow run by `flowLoad`: `prepare` gives each of `workers` its own state before the clock starts. */
+interface Flow {
+  prepare?(workers: number): Promise<void>;
+  step(worker: number): Promise<void>;
 }
 
 interface Scenario {
   name: string;
   service: string;
-  /** The key in the service's `targets`. */
+  /** The key in the service's `targets` (or `flows` in mode `flow`). */
   target: string;
   modes: Mode[];
   note: string;
+  /** The scenario whose req/s at the same connection count is this one's ceiling (default by mode). */
+  ceiling?: string;
+  /** Connection counts for this scenario instead of `--connections`. */
+  levels?: number[];
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
@@ -345,12 +374,66 @@ async function startKmsCluster(instances: number): Promise<Service> {
   };
 }
 
+const SPA_REDIRECT = 'https://127.0.0.1:8082/demo/rp/callback';
+
+/** A token request of the demo's public client; throws unless it is answered 200. */
+async function spaToken(
+  fetcher: typeof fetch,
+  issuer: string,
+  body: Record<string, string>,
+): Promise<{ refresh_token?: string }> {
+  const response = await fetcher(`${issuer}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: 'demo-spa', ...body }).toString(),
+  });
+  if (response.status !== 200) throw new Error(`token request answered ${response.status}`);
+  return (await response.json()) as { refresh_token?: string };
+}
+
+/** `demo-user` signs in through the form (authorization code + PKCE); resolves with the code and verifier. */
+async function signIn(fetcher: typeof fetch, issuer: string): Promise<{ code: string; verifier: string }> {
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const authorization = `${issuer}/auth?${new URLSearchParams({
+    client_id: 'demo-spa',
+    response_type: 'code',
+    redirect_uri: SPA_REDIRECT,
+    scope: 'openid offline_access kms:encrypt',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: randomBytes(8).toString('hex'),
+  }).toString()}`;
+  const browser = new FormBrowser(fetcher, issuer);
+  const page = await browser.follow(authorization);
+  const html = await page.response.text();
+  const done = await browser.follow(new URL(formAction(html), issuer).toString(), {
+    form: { csrf: formValue(html, 'csrf'), username: 'demo-user', password: 'demo-user-password' },
+  });
+  await done.response.body?.cancel();
+  const code = new URL(done.url).searchParams.get('code');
+  if (!code) throw new Error(`sign-in ended at ${done.url.split('?')[0]} without a code`);
+  return { code, verifier };
+}
+
+async function firstRefreshToken(fetcher: typeof fetch, issuer: string): Promise<string> {
+  const { code, verifier } = await signIn(fetcher, issuer);
+  const tokens = await spaToken(fetcher, issuer, {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: SPA_REDIRECT,
+    code_verifier: verifier,
+  });
+  if (!tokens.refresh_token) throw new Error('no refresh token');
+  return tokens.refresh_token;
+}
+
 /**
  * The real Identity process with its demo data, as the client `kms-service` sees it: `client_credentials`
  * with `client_secret_basic` (a verified secret is remembered, so PBKDF2 runs once), introspection of one
  * of its tokens, and the JWKS.
  */
-async function startIdentity(pg: boolean, workers = 1): Promise<Service> {
+async function startIdentity(pg: boolean, workers = 1, label = ''): Promise<Service> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-identity-'));
   const config = join(dir, 'config.yml');
   const database = databaseFor(pg, 'identity', dir);
@@ -368,6 +451,7 @@ async function startIdentity(pg: boolean, workers = 1): Promise<Service> {
       'rate_limits:',
       '  token_per_client: { burst: 1000000, per_second: 1000000 }',
       '  token_per_ip: { burst: 1000000, per_second: 1000000 }',
+      '  login_per_ip: { burst: 1000000, per_second: 1000000 }',
     ].join('\n'),
   );
   const {
@@ -388,8 +472,12 @@ async function startIdentity(pg: boolean, workers = 1): Promise<Service> {
   const issued = await request(`${issuer}/token`, { method: 'POST', dispatcher, headers: form, body: grant });
   const { access_token: token } = (await issued.body.json()) as { access_token: string };
   await dispatcher.close();
+  const flowAgent = new Agent({ connect: { ca } });
+  const fetcher = ((url: string | URL, init?: RequestInit) =>
+    undiciFetch(url, { ...(init as object), dispatcher: flowAgent })) as unknown as typeof fetch;
+  const refreshTokens: string[] = [];
   return {
-    name: `identity (${pg ? 'postgres' : 'sqlite'}, ${workers} worker(s))`,
+    name: `identity (${pg ? 'postgres' : 'sqlite'}, ${workers} worker(s)${label ? `, ${label}` : ''})`,
     readyMs,
     pids: [child.pid ?? 0, ...(await childrenOf(child.pid ?? 0))],
     targets: {
@@ -403,10 +491,66 @@ async function startIdentity(pg: boolean, workers = 1): Promise<Service> {
       },
       jwks: { url: `${issuer}/jwks`, ca, method: 'GET' },
     },
+    flows: {
+      // A person signing in: authorization request, the login page, the form posted with the password
+      // (PBKDF2-SHA256, 600,000 iterations), redirects up to the client's callback with a code.
+      login: { step: async () => void (await signIn(fetcher, issuer)) },
+      // A client refreshing with rotation: each worker follows its own chain of refresh tokens.
+      refresh: {
+        prepare: async (workers) => {
+          while (refreshTokens.length < workers) refreshTokens.push(await firstRefreshToken(fetcher, issuer));
+        },
+        step: async (worker) => {
+          const rotated = await spaToken(fetcher, issuer, {
+            grant_type: 'refresh_token',
+            refresh_token: refreshTokens[worker] ?? '',
+          });
+          refreshTokens[worker] = rotated.refresh_token ?? '';
+        },
+      },
+    },
     stop: async () => {
+      await flowAgent.close();
       await stopChild(child);
       if (database.schema) await dropBenchSchema(database.url, database.schema, false);
     },
+  };
+}
+
+/** How one scenario in one mode is loaded: a fixed request (keep-alive or new connections) or a flow. */
+function runnerFor(
+  service: Service,
+  scenario: Scenario,
+  mode: Mode,
+): { prepare(workers: number): Promise<void>; load(options: LoadOptions): Promise<LoadResult> } {
+  if (mode === 'flow') {
+    const flow = service.flows?.[scenario.target];
+    if (!flow) throw new Error(`${service.name} has no flow ${scenario.target}`);
+    return {
+      prepare: async (workers) => flow.prepare?.(workers),
+      load: (options) => flowLoad((worker) => flow.step(worker), options),
+    };
+  }
+  const target = service.targets[scenario.target];
+  if (!target) throw new Error(`${service.name} has no target ${scenario.target}`);
+  const load = mode === 'keep-alive' ? keepAliveLoad : newConnectionLoad;
+  return { prepare: async () => undefined, load: (options) => load(target, options) };
+}
+
+/** PBKDF2-HMAC-SHA256 with 600,000 iterations alone, in this process: the ceiling for sign-ins. */
+async function startPbkdf2(): Promise<Service> {
+  const salt = randomBytes(16);
+  return {
+    name: 'pbkdf2 alone (bench process)',
+    readyMs: 0,
+    pids: [],
+    targets: {},
+    flows: {
+      hash: {
+        step: () => pbkdf2Async('bench-password', salt, PBKDF2_DEFAULT_ITERATIONS, 32, 'sha256').then(() => undefined),
+      },
+    },
+    stop: async () => undefined,
   };
 }
 
@@ -465,6 +609,30 @@ const SCENARIOS: Scenario[] = [
   },
   { name: 'identity-jwks', service: 'identity', target: 'jwks', modes: KEEP_ALIVE, note: 'JWKS' },
   {
+    name: 'identity-refresh',
+    service: 'identity',
+    target: 'refresh',
+    modes: ['flow'],
+    note: 'refresh with rotation (demo-spa), each connection its own chain',
+  },
+  {
+    name: 'pbkdf2-alone',
+    service: 'pbkdf2',
+    target: 'hash',
+    modes: ['flow'],
+    levels: [1, 8],
+    note: 'PBKDF2-HMAC-SHA256 600,000 iterations in the bench process: the sign-in ceiling',
+  },
+  {
+    name: 'identity-login',
+    service: 'identity-login',
+    target: 'login',
+    modes: ['flow'],
+    levels: [1, 8],
+    ceiling: 'pbkdf2-alone',
+    note: 'demo-user signs in through the form (PBKDF2 600,000), to the callback with a code',
+  },
+  {
     name: 'identity-client-credentials-workers2',
     service: 'identity-workers2',
     target: 'client-credentials',
@@ -480,7 +648,11 @@ const SCENARIOS: Scenario[] = [
   })),
 ];
 
-const CEILING: Record<Mode, string> = { 'keep-alive': 'bare-express', 'new-connection': 'bare-https' };
+const CEILING: Record<Mode, string> = {
+  'keep-alive': 'bare-express',
+  'new-connection': 'bare-https',
+  flow: 'bare-express',
+};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -505,10 +677,11 @@ async function main(): Promise<void> {
   }
   if (values['cpu-prof']) serviceNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`);
   // The ceilings run whenever a scenario in their mode does: ratios need them from the same run.
+  const ceilingsOf = (s: Scenario) => (s.ceiling ? [s.ceiling] : s.modes.map((mode) => CEILING[mode]));
   const chosen = SCENARIOS.filter(
     (s) =>
       wanted.includes(s.name) ||
-      SCENARIOS.some((other) => wanted.includes(other.name) && other.modes.some((m) => CEILING[m] === s.name)),
+      SCENARIOS.some((other) => wanted.includes(other.name) && ceilingsOf(other).includes(s.name)),
   );
   const starters: Record<string, () => Promise<Service>> = {
     'bare-express': () => startCeiling('bare-express'),
@@ -517,6 +690,8 @@ async function main(): Promise<void> {
     'kms-interval': () => startKms(values.pg, { revocation: 'interval' }),
     'kms-workers2': () => startKms(values.pg, { workers: 2 }),
     'identity-workers2': () => startIdentity(values.pg, 2),
+    'identity-login': () => startIdentity(values.pg, 1, 'sign-ins'),
+    pbkdf2: startPbkdf2,
     identity: () => startIdentity(values.pg),
     'kms-pg-x1': () => startKmsCluster(1),
     'kms-pg-x2': () => startKmsCluster(2),
@@ -533,13 +708,13 @@ async function main(): Promise<void> {
     const idle = await Promise.all(service.pids.map(memoryOf));
     try {
       for (const scenario of chosen.filter((s) => s.service === serviceName)) {
-        const target = service.targets[scenario.target];
-        if (!target) throw new Error(`${serviceName} has no target ${scenario.target}`);
+        const scenarioLevels = scenario.levels ?? levels;
         for (const mode of scenario.modes) {
-          const load = mode === 'keep-alive' ? keepAliveLoad : newConnectionLoad;
-          await load(target, { connections: Math.max(...levels), durationMs: 1000 }); // warm-up (JIT, caches)
-          for (const connections of levels) {
-            const result = await load(target, { connections, durationMs });
+          const run = runnerFor(service, scenario, mode);
+          await run.prepare(Math.max(...scenarioLevels));
+          await run.load({ connections: Math.max(...scenarioLevels), durationMs: 1000 }); // warm-up (JIT, caches)
+          for (const connections of scenarioLevels) {
+            const result = await run.load({ connections, durationMs });
             rows.push({
               scenario: scenario.name,
               mode,
@@ -558,21 +733,24 @@ async function main(): Promise<void> {
         }
       }
       const peak = await Promise.all(service.pids.map(memoryOf));
-      memory.push({
-        service: service.name,
-        'ready ms': Math.round(service.readyMs),
-        'idle RSS MiB': Math.round(Math.max(...idle.map((m) => m.rss))),
-        'peak RSS MiB': Math.round(Math.max(...peak.map((m) => m.peak))),
-      });
+      if (service.pids.length > 0) {
+        memory.push({
+          service: service.name,
+          'ready ms': Math.round(service.readyMs),
+          'idle RSS MiB': Math.round(Math.max(...idle.map((m) => m.rss))),
+          'peak RSS MiB': Math.round(Math.max(...peak.map((m) => m.peak))),
+        });
+      }
     } finally {
       await service.stop();
     }
   }
+  const ceilings = new Set([...Object.values(CEILING), ...SCENARIOS.flatMap((s) => (s.ceiling ? [s.ceiling] : []))]);
   for (const row of rows) {
-    const ceiling = rows.find(
-      (other) =>
-        other.scenario === CEILING[row.mode] && other.mode === row.mode && other.connections === row.connections,
-    );
+    if (ceilings.has(row.scenario)) continue;
+    const scenario = SCENARIOS.find((s) => s.name === row.scenario);
+    const ceilingName = scenario?.ceiling ?? CEILING[row.mode];
+    const ceiling = rows.find((other) => other.scenario === ceilingName && other.connections === row.connections);
     if (ceiling && ceiling !== row && ceiling['req/s'] > 0) {
       row.ratio = Number((row['req/s'] / ceiling['req/s']).toFixed(3));
     }

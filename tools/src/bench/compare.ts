@@ -7,7 +7,7 @@
 
 export interface BenchRow {
   scenario: string;
-  mode: 'keep-alive' | 'new-connection';
+  mode: 'keep-alive' | 'new-connection' | 'flow';
   connections: number;
   'req/s': number;
   'p50 ms': number;

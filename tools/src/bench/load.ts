@@ -133,3 +133,27 @@ export async function newConnectionLoad(target: LoadTarget, options: LoadOptions
   await Promise.all(Array.from({ length: options.connections }, worker));
   return summarize(latencies, errors, performance.now() - started);
 }
+
+/**
+ * Flow load: `connections` workers each run `step(worker)` (a multi-request flow with its own state, e.g.
+ * a sign-in through the form) again and again; a step that throws counts as an error.
+ */
+export async function flowLoad(step: (worker: number) => Promise<void>, options: LoadOptions): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + options.durationMs;
+  const worker = async (index: number): Promise<void> => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        await step(index);
+        latencies.push(performance.now() - t0);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.connections }, (_, index) => worker(index)));
+  return summarize(latencies, errors, performance.now() - started);
+}

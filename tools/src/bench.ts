@@ -719,7 +719,11 @@ async function main(): Promise<void> {
               scenario: scenario.name,
               mode,
               connections,
-              'req/s': Math.round(result.requestsPerSecond),
+              // Slow flows (sign-ins) keep a decimal, so their ratios are not rounding noise.
+              'req/s':
+                result.requestsPerSecond < 100
+                  ? Number(result.requestsPerSecond.toFixed(1))
+                  : Math.round(result.requestsPerSecond),
               'p50 ms': Number(result.p50Ms.toFixed(2)),
               'p99 ms': Number(result.p99Ms.toFixed(2)),
               errors: result.errors,

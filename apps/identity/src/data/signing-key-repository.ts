@@ -31,6 +31,17 @@ export async function liveSigningKeys(db: Queryable, now: string): Promise<Signi
   }));
 }
 
+/** Only the ids and retirements of the live keys (no key material): what the JWKS endpoint checks per request. */
+export async function liveSigningKeyIds(
+  db: Queryable,
+  now: string,
+): Promise<{ kid: string; retireAfter: string | null }[]> {
+  const rows = await db.all<{ kid: string; retire_after: string | null }>(
+    sql`SELECT kid, retire_after FROM identity_signing_keys WHERE retire_after IS NULL OR retire_after > ${now} ORDER BY kid DESC`,
+  );
+  return rows.map((row) => ({ kid: row.kid, retireAfter: row.retire_after }));
+}
+
 /** Marks the current keys of `alg` to leave the JWKS at `retireAfter` (after their last token expires). */
 export async function retireSigningKeys(db: Queryable, alg: string, retireAfter: string): Promise<void> {
   await db.run(

@@ -6,7 +6,12 @@
 import { createHash, hkdfSync } from 'node:crypto';
 import { uuidv7, type Database } from '@cryptoutil/infra';
 import { generateJwk, keySpecFor, parseKeyAlgorithm, unwrapJwk, wrapJwk, type JWK } from '@cryptoutil/jose-authority';
-import { insertSigningKey, liveSigningKeys, retireSigningKeys } from '../data/signing-key-repository.js';
+import {
+  insertSigningKey,
+  liveSigningKeyIds,
+  liveSigningKeys,
+  retireSigningKeys,
+} from '../data/signing-key-repository.js';
 
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
@@ -37,7 +42,7 @@ function versionOf(records: { kid: string; retireAfter: string | null }[]): stri
 
 /** The version of the live key set in the database now, to compare with a loaded set's. */
 export async function signingKeyVersion(db: Database, now = new Date()): Promise<string> {
-  return versionOf(await liveSigningKeys(db, now.toISOString()));
+  return versionOf(await liveSigningKeyIds(db, now.toISOString()));
 }
 
 async function createKey(db: Database, wrapping: AtRestKey, alg: SigningAlgorithm, now: Date): Promise<void> {

@@ -34,8 +34,10 @@ import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../inter
 /** Client metadata: this client's access tokens for resource servers live this many seconds. */
 export const ACCESS_TOKEN_TTL = 'access_token_ttl';
 
-function accessTokenTtl(client: { metadata(): Record<string, unknown> } | undefined, fallback: number): number {
-  const ttl = client?.metadata()[ACCESS_TOKEN_TTL];
+function accessTokenTtl(client: object | undefined, fallback: number): number {
+  // The provider keeps extra client metadata as properties under their own names (`metadata()` would
+  // rebuild the whole object on every call).
+  const ttl = (client as Record<string, unknown> | undefined)?.[ACCESS_TOKEN_TTL];
   return typeof ttl === 'number' ? ttl : fallback;
 }
 

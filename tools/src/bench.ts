@@ -293,19 +293,25 @@ async function startKms(
     name: `kms (${pg ? 'postgres' : 'sqlite'}${revocation === 'interval' ? ', revocation_check interval' : ''}, ${workers} worker(s))`,
     readyMs,
     pids: [child.pid ?? 0, ...(await childrenOf(child.pid ?? 0))],
-    targets: {
-      'encrypt-dir-apikey': post(`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB, apiKey),
-      'encrypt-dir-bearer': post(`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB, bearer),
-      'encrypt-kw-apikey': post(`/elastickey/${keys.kw}/encrypt`, PLAINTEXT_1KIB, apiKey),
-      'decrypt-dir-apikey': post(`/elastickey/${keys.dir}/decrypt`, jwe, apiKey),
-      'decrypt-dir-bearer': post(`/elastickey/${keys.dir}/decrypt`, jwe, bearer),
-      'sign-es256-apikey': post(`/elastickey/${keys.es256}/sign`, PLAINTEXT_1KIB, apiKey),
-      'sign-eddsa-apikey': post(`/elastickey/${keys.eddsa}/sign`, PLAINTEXT_1KIB, apiKey),
-      'sign-rs256-apikey': post(`/elastickey/${keys.rs256}/sign`, PLAINTEXT_1KIB, apiKey),
-      'verify-es256-apikey': post(`/elastickey/${keys.es256}/verify`, jws, apiKey),
-      'generate-apikey': post(`/elastickey/${keys.dir}/generate?alg=AES-256`, '', apiKey),
-      'list-apikey': { url: `${base}/elastickeys`, ca, method: 'GET', headers: apiKey },
-    },
+    // Every operation with an API key (`<op>-apikey`) and with a bearer token (`<op>-bearer`).
+    targets: Object.fromEntries(
+      Object.entries({
+        'encrypt-dir': [`/elastickey/${keys.dir}/encrypt`, PLAINTEXT_1KIB],
+        'encrypt-kw': [`/elastickey/${keys.kw}/encrypt`, PLAINTEXT_1KIB],
+        'decrypt-dir': [`/elastickey/${keys.dir}/decrypt`, jwe],
+        'sign-es256': [`/elastickey/${keys.es256}/sign`, PLAINTEXT_1KIB],
+        'sign-eddsa': [`/elastickey/${keys.eddsa}/sign`, PLAINTEXT_1KIB],
+        'sign-rs256': [`/elastickey/${keys.rs256}/sign`, PLAINTEXT_1KIB],
+        'verify-es256': [`/elastickey/${keys.es256}/verify`, jws],
+        generate: [`/elastickey/${keys.dir}/generate?alg=AES-256`, ''],
+        list: ['/elastickeys', undefined],
+      } satisfies Record<string, [string, string | undefined]>).flatMap(([operation, [path, body]]) =>
+        Object.entries({ apikey: apiKey, bearer }).map(([kind, auth]): [string, LoadTarget] => [
+          `${operation}-${kind}`,
+          body === undefined ? { url: `${base}${path}`, ca, method: 'GET', headers: auth } : post(path, body, auth),
+        ]),
+      ),
+    ),
     restart: async () => {
       await stopChild(current);
       const again = await startKmsProcess(config, ['--dev'], workers);
@@ -598,15 +604,21 @@ const SCENARIOS: Scenario[] = [
     modes: KEEP_ALIVE,
     note: 'kms-encrypt with workers: 2 (node:cluster)',
   },
-  kms('encrypt-a256kw', 'encrypt-kw-apikey', 'encrypt 1 KiB, A256GCM/A256KW, API key'),
-  kms('decrypt', 'decrypt-dir-apikey', 'decrypt 1 KiB, A256GCM/dir, API key'),
-  kms('decrypt-bearer', 'decrypt-dir-bearer', 'the same with a bearer token'),
-  kms('sign-es256', 'sign-es256-apikey', 'sign 1 KiB, ES256, API key'),
-  kms('sign-eddsa', 'sign-eddsa-apikey', 'sign 1 KiB, EdDSA, API key'),
-  kms('sign-rs256', 'sign-rs256-apikey', 'sign 1 KiB, RS256, API key'),
-  kms('verify-es256', 'verify-es256-apikey', 'verify an ES256 JWS, API key'),
-  kms('generate', 'generate-apikey', 'data key AES-256 wrapped by A256GCM/dir, API key'),
-  kms('list', 'list-apikey', 'list elastic keys, API key'),
+  ...(
+    [
+      ['encrypt-a256kw', 'encrypt-kw', 'encrypt 1 KiB, A256GCM/A256KW'],
+      ['decrypt', 'decrypt-dir', 'decrypt 1 KiB, A256GCM/dir'],
+      ['sign-es256', 'sign-es256', 'sign 1 KiB, ES256'],
+      ['sign-eddsa', 'sign-eddsa', 'sign 1 KiB, EdDSA'],
+      ['sign-rs256', 'sign-rs256', 'sign 1 KiB, RS256'],
+      ['verify-es256', 'verify-es256', 'verify an ES256 JWS'],
+      ['generate', 'generate', 'data key AES-256 wrapped by A256GCM/dir'],
+      ['list', 'list', 'list elastic keys'],
+    ] as const
+  ).flatMap(([name, operation, what]) => [
+    kms(name, `${operation}-apikey`, `${what}, API key`),
+    kms(`${name}-bearer`, `${operation}-bearer`, `${what}, bearer token (JWKS; introspection if sensitive)`),
+  ]),
   {
     name: 'identity-client-credentials',
     service: 'identity',

@@ -18,10 +18,11 @@ export async function insertSigningKey(db: Queryable, key: SigningKeyRecord): Pr
 }
 
 /** Keys still published: not retired, or retired but possibly still verifying tokens. */
+const live = (now: string) => sql`retire_after IS NULL OR retire_after > ${now}`;
+
+/** The published keys, newest first. */
 export async function liveSigningKeys(db: Queryable, now: string): Promise<SigningKeyRecord[]> {
-  const rows = await db.all<Row>(
-    sql`SELECT * FROM identity_signing_keys WHERE retire_after IS NULL OR retire_after > ${now} ORDER BY kid DESC`,
-  );
+  const rows = await db.all<Row>(sql`SELECT * FROM identity_signing_keys WHERE ${live(now)} ORDER BY kid DESC`);
   return rows.map((row) => ({
     kid: row.kid,
     alg: row.alg,
@@ -37,7 +38,7 @@ export async function liveSigningKeyIds(
   now: string,
 ): Promise<{ kid: string; retireAfter: string | null }[]> {
   const rows = await db.all<{ kid: string; retire_after: string | null }>(
-    sql`SELECT kid, retire_after FROM identity_signing_keys WHERE retire_after IS NULL OR retire_after > ${now} ORDER BY kid DESC`,
+    sql`SELECT kid, retire_after FROM identity_signing_keys WHERE ${live(now)} ORDER BY kid DESC`,
   );
   return rows.map((row) => ({ kid: row.kid, retireAfter: row.retire_after }));
 }

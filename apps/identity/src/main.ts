@@ -5,17 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  assertShareableDatabase,
   createLogger,
   createShutdown,
-  isSupervisor,
+  isFirstWorker,
   loadStartupConfig,
   reportWorkerReady,
   startTelemetry,
-  superviseWorkers,
+  superviseWhenClustered,
   telemetryOptions,
-  workerCount,
-  workerNumber,
 } from '@cryptoutil/infra';
 import { identityConfigSchema } from './config.js';
 import { startIdentity } from './server.js';
@@ -28,9 +25,16 @@ const DEMO_SEED = fileURLToPath(new URL('../../../deployments/identity/config/de
 async function main(): Promise<void> {
   const { cli, config } = loadStartupConfig(identityConfigSchema, { app: 'identity', args: process.argv.slice(2) });
   const logger = createLogger({ service: 'identity', level: config.log.level });
-  const workers = workerCount(config.workers);
-  assertShareableDatabase(workers, config.database.url);
-  if (isSupervisor(workers)) return superviseWorkers({ count: workers, logger, service: 'identity' });
+  if (
+    await superviseWhenClustered({
+      workers: config.workers,
+      databaseUrl: config.database.url,
+      logger,
+      service: 'identity',
+    })
+  ) {
+    return;
+  }
   const telemetry = startTelemetry(
     telemetryOptions({ serviceName: 'identity', serviceVersion: version }, config.telemetry, process.env),
   );
@@ -42,7 +46,7 @@ async function main(): Promise<void> {
     dev: cli.dev,
     insecureHttp: cli.devInsecureHttp,
     // With workers, only the first resets the demo data; the others start on it.
-    ...(cli.demo ? { demoSeed: { path: DEMO_SEED, reset: cli.resetDemo && (workerNumber() ?? 1) === 1 } } : {}),
+    ...(cli.demo ? { demoSeed: { path: DEMO_SEED, reset: cli.resetDemo && isFirstWorker() } } : {}),
     onShutdownRequest: () => void shutdown.shutdown('admin request'),
   });
   shutdown.addHook('identity', () => identity.close());

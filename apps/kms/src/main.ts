@@ -7,18 +7,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ConfigError,
-  assertShareableDatabase,
   createLogger,
   createShutdown,
-  isSupervisor,
+  isFirstWorker,
   loadStartupConfig,
   reportWorkerReady,
   startTelemetry,
-  superviseWorkers,
+  superviseWhenClustered,
   swaggerRouter,
   telemetryOptions,
-  workerCount,
-  workerNumber,
 } from '@cryptoutil/infra';
 import { openApiDocument } from './api/openapi.js';
 import { SWAGGER_SESSION_OPTIONS } from './api/swagger-session.js';
@@ -38,9 +35,11 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 async function main(): Promise<void> {
   const { cli, config } = loadStartupConfig(kmsConfigSchema, { app: 'kms', args: process.argv.slice(2) });
   const logger = createLogger({ service: 'kms', level: config.log.level });
-  const workers = workerCount(config.workers);
-  assertShareableDatabase(workers, config.database.url);
-  if (isSupervisor(workers)) return superviseWorkers({ count: workers, logger, service: 'kms' });
+  if (
+    await superviseWhenClustered({ workers: config.workers, databaseUrl: config.database.url, logger, service: 'kms' })
+  ) {
+    return;
+  }
   const telemetry = startTelemetry(
     telemetryOptions({ serviceName: 'kms', serviceVersion: version }, config.telemetry, process.env),
   );
@@ -63,7 +62,7 @@ async function main(): Promise<void> {
     dev: cli.dev,
     demo: cli.demo || cli.resetDemo,
     // With workers, only the first resets the demo data; the others start on it.
-    ...(demoSeed ? { demoSeed, resetDemo: cli.resetDemo && (workerNumber() ?? 1) === 1 } : {}),
+    ...(demoSeed ? { demoSeed, resetDemo: cli.resetDemo && isFirstWorker() } : {}),
     insecureHttp: cli.devInsecureHttp,
     extraRouters: [swaggerRouter(document, 'cryptoutil KMS API', SWAGGER_SESSION_OPTIONS), consoleRouter()],
     onShutdownRequest: () => void shutdown.shutdown('admin request'),

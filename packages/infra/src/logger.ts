@@ -7,8 +7,8 @@
  * inside text (`Bearer …`, `Basic …`, passwords in URLs), compact JWS/JWE strings, and binary buffers.
  * Stacks are dropped: nothing internal beyond an error's name and message reaches a log.
  */
-import cluster from 'node:cluster';
 import { LOG_LINE, OtelLogTransport } from './otel-log-transport.js';
+import { workerNumber } from './workers.js';
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import type { Writable } from 'node:stream';
 import winston from 'winston';
@@ -162,11 +162,12 @@ const jsonLine = winston.format((info) => {
 
 export function createLogger(options: LoggerOptions): Logger {
   const level = resolveLogLevel(options.level ?? 'info');
+  const worker = workerNumber();
   return winston.createLogger({
     level: level === 'off' ? 'error' : level,
     silent: (options.silent ?? false) || level === 'off',
     // A worker of a cluster (`workers` setting) says which one it is.
-    defaultMeta: { service: options.service, ...(cluster.worker ? { worker: cluster.worker.id } : {}) },
+    defaultMeta: { service: options.service, ...(worker === undefined ? {} : { worker }) },
     format: jsonLine(),
     transports: [
       options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Console(),

@@ -1,7 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from './errors.js';
-import { assertShareableDatabase, isSupervisor, workerCount, workerNumber, workersSchema } from './workers.js';
+import { createLogger } from './logger.js';
+import {
+  assertShareableDatabase,
+  isFirstWorker,
+  isSupervisor,
+  superviseWhenClustered,
+  workerCount,
+  workerNumber,
+  workersSchema,
+} from './workers.js';
 
 describe('workers setting', () => {
   it('defaults to one process, takes a number or auto (one per usable CPU)', () => {
@@ -19,5 +28,16 @@ describe('workers setting', () => {
     expect(() => assertShareableDatabase(2, 'sqlite::memory:')).toThrow(ConfigError);
     expect(() => assertShareableDatabase(1, 'sqlite::memory:')).not.toThrow();
     expect(() => assertShareableDatabase(2, 'sqlite:.data/kms.sqlite')).not.toThrow();
+  });
+
+  it('leaves a single process to serve, as the first worker, and refuses an unshareable database before forking', async () => {
+    const logger = createLogger({ service: 'test', silent: true });
+    expect(isFirstWorker()).toBe(true);
+    await expect(
+      superviseWhenClustered({ workers: 1, databaseUrl: 'sqlite::memory:', logger, service: 'test' }),
+    ).resolves.toBe(false);
+    await expect(
+      superviseWhenClustered({ workers: 2, databaseUrl: 'sqlite::memory:', logger, service: 'test' }),
+    ).rejects.toThrow(ConfigError);
   });
 });

@@ -41,6 +41,11 @@ export function workerNumber(): number | undefined {
   return cluster.worker?.id;
 }
 
+/** True in a single process and in a cluster's first worker: the one that may reset demo data. */
+export function isFirstWorker(): boolean {
+  return (workerNumber() ?? 1) === 1;
+}
+
 /** Tells the supervisor that this worker is listening (no-op in a single process). */
 export function reportWorkerReady(): void {
   if (cluster.isWorker) process.send?.({ type: READY });
@@ -87,4 +92,22 @@ export async function superviseWorkers(options: { count: number; logger: Logger;
     });
   }
   logger.info(`${service} workers started`, { workers: count, pids: workers.map((w) => w.process.pid) });
+}
+
+/**
+ * The `workers` setting as a composition root uses it: refuses a database the workers could not share,
+ * then, in the process that should supervise, starts and supervises the workers and resolves true (the
+ * caller serves nothing itself); elsewhere resolves false (serve as usual).
+ */
+export async function superviseWhenClustered(options: {
+  workers: number | 'auto';
+  databaseUrl: string;
+  logger: Logger;
+  service: string;
+}): Promise<boolean> {
+  const count = workerCount(options.workers);
+  assertShareableDatabase(count, options.databaseUrl);
+  if (!isSupervisor(count)) return false;
+  await superviseWorkers({ count, logger: options.logger, service: options.service });
+  return true;
 }

@@ -26,6 +26,7 @@ import {
   openDatabase,
 } from '@cryptoutil/infra';
 import { RoundRobinProxy } from '@cryptoutil/infra/round-robin';
+import type { CeilingScenario } from './bench/ceiling-server.js';
 import type { BenchRow, BenchRun } from './bench/compare.js';
 import {
   flowLoad,
@@ -127,7 +128,7 @@ async function spawnService<T>(
   return { child, value, readyMs: performance.now() - t0 };
 }
 
-async function startCeiling(kind: 'bare-express' | 'bare-https'): Promise<Service> {
+async function startCeiling(kind: CeilingScenario): Promise<Service> {
   const t0 = performance.now();
   const child = fork(join(HERE, 'bench', 'ceiling-server.js'), [kind], { stdio: 'inherit' });
   const { port, rootPem } = await new Promise<{ port: number; rootPem: string }>((done, fail) => {
@@ -588,6 +589,13 @@ const kms = (name: string, target: string, note: string): Scenario => ({
 const SCENARIOS: Scenario[] = [
   { name: 'bare-express', service: 'bare-express', target: 'hello', modes: KEEP_ALIVE, note: 'keep-alive ceiling' },
   { name: 'bare-https', service: 'bare-https', target: 'hello', modes: NEW_CONNECTION, note: 'new-connection ceiling' },
+  {
+    name: 'infra-defaults',
+    service: 'infra-defaults',
+    target: 'hello',
+    modes: KEEP_ALIVE,
+    note: 'Express with the shared security defaults and problem handler: what the plumbing costs',
+  },
   kms('encrypt', 'encrypt-dir-apikey', 'encrypt 1 KiB, A256GCM/dir, API key'),
   kms('encrypt-bearer', 'encrypt-dir-bearer', 'the same with a bearer token (JWKS + introspection)'),
   {
@@ -712,6 +720,7 @@ async function main(): Promise<void> {
   const starters: Record<string, () => Promise<Service>> = {
     'bare-express': () => startCeiling('bare-express'),
     'bare-https': () => startCeiling('bare-https'),
+    'infra-defaults': () => startCeiling('infra-defaults'),
     kms: () => startKms(values.pg),
     'kms-interval': () => startKms(values.pg, { revocation: 'interval' }),
     'kms-workers2': () => startKms(values.pg, { workers: 2 }),

@@ -135,7 +135,10 @@ export function interactionRouter(options: InteractionOptions): Router {
     const clientName = String(client?.metadata.client_name ?? clientId);
     const csrf = csrfToken(req, res);
     if (details.prompt.name === 'login') {
-      res.type('html').send(renderLoginPage({ uid: details.uid, clientName, csrf }));
+      // OIDC Core 3.1.2.1: `login_hint` pre-fills the username (the user can still change it).
+      const hint = details.params.login_hint;
+      const username = typeof hint === 'string' ? hint.slice(0, 256) : undefined;
+      res.type('html').send(renderLoginPage({ uid: details.uid, clientName, csrf, ...(username ? { username } : {}) }));
       return;
     }
     if (client?.trusted) {

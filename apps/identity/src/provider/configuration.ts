@@ -89,7 +89,11 @@ export function createProvider(options: ProviderOptions): Provider {
     adapter: (name: string) => (name === 'Client' ? clientAdapter(db) : options.adapter(name)),
     findAccount: findAccount(db),
     jwks: { keys: options.signingKeys as NonNullable<Configuration['jwks']>['keys'] },
-    cookies: { keys: config.secrets.cookie_keys },
+    // OIDC Core 3.1.2.1: the authorization endpoint MUST accept POST as well as GET. The provider then needs
+    // its session cookie SameSite=None (still Secure and HttpOnly) so a form POST from the client's site
+    // carries it; a cross-site top-level GET carried it under Lax already, so this opens no new way in.
+    enableHttpPostMethods: true,
+    cookies: { keys: config.secrets.cookie_keys, long: { sameSite: 'none' } },
     scopes: [...new Set([...OIDC_SCOPES, ...config.resources.flatMap((resource) => resource.scopes)])],
     claims: {
       // `amr`: how the user signed in (RFC 8176 values: `pwd`, then `otp` after a TOTP code).

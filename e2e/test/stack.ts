@@ -31,6 +31,7 @@ const KMS_SCOPES = [
   'kms:generate',
 ];
 export const KMS_SERVICE_SECRET_FILE = join(ROOT, 'deployments/identity/secrets/kms-service.secret');
+export const KMS_CONSOLE_SECRET_FILE = join(ROOT, 'deployments/identity/secrets/kms-console.secret');
 
 export interface Service {
   child: ChildProcess;
@@ -220,6 +221,11 @@ export async function startStack(
         `    client_secret: file://${KMS_SERVICE_SECRET_FILE}`,
         '    clock_tolerance_seconds: 0',
         '    jwks_cooldown_seconds: 1',
+        // The console's sign-in through Identity (the demo client kms-console, moved to this stack's URL).
+        '    browser_login:',
+        '      client_id: kms-console',
+        `      client_secret: file://${KMS_CONSOLE_SECRET_FILE}`,
+        `      public_url: ${kmsUrl}`,
         '',
       ].join('\n'),
     );
@@ -273,6 +279,17 @@ export async function startStack(
     identities.push(await start('identity', await identityConfig(index, own), ['--demo'], own));
   }
   await behindProxy(identities, identityPort);
+  // The demo seed registers kms-console for the KMS at its default port; point it at this stack's KMS.
+  const moved = await undiciFetch(`${identities[0]?.adminUrl}/admin/v1/clients/kms-console`, {
+    method: 'PATCH',
+    dispatcher: agent,
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      redirect_uris: [`${kmsUrl}/browser/api/v1/identity/callback`],
+      backchannel_logout_uri: `${kmsUrl}/browser/api/v1/identity/backchannel-logout`,
+    }),
+  });
+  if (moved.status !== 200) throw new Error(`kms-console not updated: ${moved.status} ${await moved.text()}`);
   const kmses: Replica[] = [];
   for (const [index, own] of kmsPorts.entries()) {
     kmses.push(await start('kms', await kmsConfig(index, own), [...(options.kmsFlags ?? [])], own));

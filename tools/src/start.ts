@@ -18,6 +18,7 @@ import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 import {
   DEMO_TENANT,
   KMS_DEMO_SEED,
+  KMS_CONSOLE_SECRET,
   KMS_SERVICE_SECRET,
   ROOT,
   launchApp,
@@ -76,6 +77,10 @@ const SERVICES: Service[] = [
       '    issuer: https://127.0.0.1:8082',
       '    client_id: kms-service',
       `    client_secret: file://${KMS_SERVICE_SECRET}`,
+      // The console's "Sign in with Identity" (demo client kms-console), ended by Identity's back-channel logout.
+      '    browser_login:',
+      '      client_id: kms-console',
+      `      client_secret: file://${KMS_CONSOLE_SECRET}`,
     ],
   },
 ];

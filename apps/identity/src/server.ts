@@ -6,6 +6,8 @@
  */
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
+import { rootCertificates } from 'node:tls';
+import { Agent, fetch as undiciFetch } from 'undici';
 import type Provider from 'oidc-provider';
 import type { ClientMetadata } from 'oidc-provider';
 import {
@@ -148,20 +150,26 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   const publicPort = await listen(publicServer, host, config.server.public_port);
   let adminPort = config.server.admin_port;
   const issuer = config.server.issuer ?? `${scheme}://${hostInUrl}:${publicPort}`;
+  // The provider's outgoing calls (back-channel logout to the KMS) trust the project CA besides the public ones.
+  const outgoingAgent = new Agent({ connect: { ca: [...rootCertificates, rootCaPem] } });
+  const outgoingFetch = ((url: string | URL, init?: RequestInit) =>
+    undiciFetch(url, { ...(init as object), dispatcher: outgoingAgent })) as unknown as typeof fetch;
 
   const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
   const audit = new AuditLog(db, 'identity');
   let provider = auditProviderEvents(
-    createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys }),
+    createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys, outgoingFetch }),
     audit,
+    logger,
   );
   let handler = provider.callback();
   const currentProvider = () => provider;
   const reload = async () => {
     keys = await loadSigningKeys(db, wrapping);
     provider = auditProviderEvents(
-      createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys }),
+      createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys, outgoingFetch }),
       audit,
+      logger,
     );
     handler = provider.callback();
   };
@@ -315,6 +323,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
       clearInterval(sweep);
       clearInterval(keySync);
       await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
+      await outgoingAgent.close();
       await audit.flush();
       await db.close();
     },

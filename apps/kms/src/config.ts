@@ -94,6 +94,20 @@ export const kmsConfigSchema = z.strictObject({
           client_secret: z.string().min(16),
           /** PEM file of the CA that Identity's certificate chains to; default the KMS's own root CA. */
           ca_file: z.string().optional(),
+          /**
+           * Console sign-in through Identity (authorization code + PKCE) with back-channel logout: the KMS's
+           * browser client there, registered with redirect URI `<public URL>/browser/api/v1/identity/callback`
+           * and back-channel logout URI `<public URL>/browser/api/v1/identity/backchannel-logout`.
+           */
+          browser_login: z
+            .strictObject({
+              client_id: z.string().min(1).default('kms-console'),
+              client_secret: z.string().min(16),
+              scope: z.string().min(1).default('openid profile kms:read kms:encrypt kms:decrypt kms:sign kms:verify'),
+              /** This KMS's public URL as browsers reach it; default the listener's URL. */
+              public_url: z.url().optional(),
+            })
+            .optional(),
         })
         .optional(),
       /** The file realm (`realms.yml`); a missing file means no realm users. */

@@ -17,7 +17,10 @@ import {
 } from '@cryptoutil/infra';
 import { clientTlsOptions, closeServer, createListenerPair, isLoopback, listen, urlHost } from '@cryptoutil/tls';
 import { createAdminApp } from './api/admin.js';
-import { createPublicApp } from './api/app.js';
+import { BROWSER_API_PREFIX, createPublicApp } from './api/app.js';
+import { IDENTITY_CALLBACK_PATH } from './api/identity-login.js';
+import { IdentityLogin } from './domain/identity-login.js';
+import { deleteExpiredPendingLogins } from './data/identity-login-repository.js';
 import { kmsRateLimiters } from './api/rate-limits.js';
 import { Barrier } from './barrier/barrier.js';
 import { UnsealError, deriveUnsealKeys } from './barrier/unseal.js';
@@ -29,7 +32,7 @@ import { TenantDirectory } from './domain/tenant.js';
 import type { RequestHandler, Router } from 'express';
 import { readFile } from 'node:fs/promises';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { TokenValidator } from '@cryptoutil/jose-authority';
+import { TokenValidator, verifyLogoutToken } from '@cryptoutil/jose-authority';
 import { createAuthenticator } from './api/authentication.js';
 import { loadRealms, withDatabaseRealm } from './domain/realm.js';
 import { accessControl } from './api/access.js';
@@ -166,10 +169,18 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   // The validator needs the public URL (the default audience), known once the listener is bound.
   let access: RequestHandler | undefined;
   let validator: TokenValidator | undefined;
+  let identityLogin: IdentityLogin | undefined;
   const publicApp = createPublicApp(service.tenants, {
     logger,
     ...(config.auth
-      ? { access: (req, res, next) => (access as RequestHandler)(req, res, next), browser: { login, sessions } }
+      ? {
+          access: (req, res, next) => (access as RequestHandler)(req, res, next),
+          browser: {
+            login,
+            sessions,
+            ...(config.auth.identity?.browser_login ? { identityLogin: () => identityLogin } : {}),
+          },
+        }
       : {}),
     audit,
     rateLimits: kmsRateLimiters(config.rate_limits, db),
@@ -232,6 +243,32 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
           auth: { method: 'client_secret_basic', clientId: identity.client_id, clientSecret: identity.client_secret },
         },
       });
+      const browserLogin = identity.browser_login;
+      if (browserLogin) {
+        const tokens = validator;
+        identityLogin = new IdentityLogin({
+          db,
+          sessions,
+          issuer: identity.issuer,
+          clientId: browserLogin.client_id,
+          clientSecret: browserLogin.client_secret,
+          scope: browserLogin.scope,
+          redirectUri: `${browserLogin.public_url ?? publicUrl}${BROWSER_API_PREFIX}${IDENTITY_CALLBACK_PATH}`,
+          fetch: tracedFetch(((url: string, init?: RequestInit) =>
+            undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch),
+          principalOf: async (accessToken) => {
+            const principal = await tokens.validate(accessToken);
+            return { subject: principal.subject, scopes: [...principal.scopes], tenants: [...principal.tenantIds] };
+          },
+          verifyLogoutToken: (token) =>
+            verifyLogoutToken(token, {
+              getKey: tokens.jwks.getKey,
+              issuer: identity.issuer,
+              audience: browserLogin.client_id,
+              clockToleranceSeconds: identity.clock_tolerance_seconds,
+            }),
+        });
+      }
     }
     access = accessControl({
       realm: 'kms',
@@ -265,6 +302,11 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
       (error: unknown) => logger.error('destroying expired elastic keys failed', { error }),
     );
     sessions.deleteExpired().catch((error: unknown) => logger.error('deleting expired sessions failed', { error }));
+    if (identityLogin) {
+      deleteExpiredPendingLogins(db, new Date().toISOString()).catch((error: unknown) =>
+        logger.error('deleting expired Identity sign-ins failed', { error }),
+      );
+    }
     deleteStaleLoginFailures(db, Date.now() - STALE_LOGIN_FAILURES_MS).catch((error: unknown) =>
       logger.error('deleting stale sign-in failure counts failed', { error }),
     );

@@ -34,6 +34,7 @@ const SESSION_PATHS: [method: string, path: string][] = [
   ['post', '/login'],
   ['get', '/session'],
   ['post', '/logout'],
+  ['get', '/identity/login'],
 ];
 
 type Json = Record<string, unknown>;

@@ -12,3 +12,4 @@ export * from './jwks-cache.js';
 export * from './scopes.js';
 export * from './token-errors.js';
 export * from './token-validator.js';
+export * from './logout-token.js';

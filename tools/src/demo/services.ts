@@ -17,6 +17,8 @@ import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** Demo-only: the seeded `kms-service` client's secret (also a docker secret). */
 export const KMS_SERVICE_SECRET = join(ROOT, 'deployments/identity/secrets/kms-service.secret');
+/** Demo-only: the seeded `kms-console` client's secret (the KMS console's sign-in through Identity). */
+export const KMS_CONSOLE_SECRET = join(ROOT, 'deployments/identity/secrets/kms-console.secret');
 /** The single source of the KMS demo data; the KMS seeds it itself (`--demo`). */
 export const KMS_DEMO_SEED = join(ROOT, 'deployments/kms/config/demo-seed.yml');
 export const DEMO_TENANT = 'demo-tenant-a';

@@ -20,6 +20,9 @@ const metadataFields = {
   grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).min(1),
   redirect_uris: z.array(z.url()).max(32),
   post_logout_redirect_uris: z.array(z.url()).max(32),
+  /** OIDC Back-Channel Logout: where Identity posts a logout token when the user signs out. */
+  backchannel_logout_uri: z.url({ protocol: /^https$/ }),
+  backchannel_logout_session_required: z.boolean(),
   token_endpoint_auth_method: z.enum([
     'client_secret_basic',
     'client_secret_post',

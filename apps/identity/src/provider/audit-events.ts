@@ -1,10 +1,10 @@
 /**
  * The provider's own events into Identity's audit log: every token endpoint grant issued or refused (with
  * its grant type and the OAuth error code), a refresh token presented twice, and every grant revoked
- * (logout, revocation, refresh-token reuse). Client ids and grant ids only, never tokens or secrets.
+ * (logout, revocation, refresh-token reuse), and each back-channel logout delivered to a client or not. Client ids and grant ids only, never tokens or secrets.
  */
 import type Provider from 'oidc-provider';
-import type { AuditLog } from '@cryptoutil/infra';
+import type { AuditLog, Logger } from '@cryptoutil/infra';
 import { presentedClientId, recordEvent } from '../domain/audit-event.js';
 
 interface EventContext {
@@ -23,7 +23,7 @@ function requestingClient(ctx: EventContext | undefined): string | null {
   return ctx?.oidc?.client?.clientId ?? presentedClientId(ctx?.headers?.authorization, ctx?.oidc?.params?.client_id);
 }
 
-export function auditProviderEvents(provider: Provider, audit: AuditLog): Provider {
+export function auditProviderEvents(provider: Provider, audit: AuditLog, logger?: Logger): Provider {
   const append = (event: string, ctx: EventContext | undefined, reason: string | null, resource: string | null) =>
     recordEvent(audit, { event, actor: requestingClient(ctx), resource, reason });
   provider.on('grant.success', (ctx: EventContext) => append('identity.token.issued', ctx, null, grantType(ctx)));
@@ -43,6 +43,22 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog): Provid
   provider.on('grant.revoked', (ctx: EventContext, grantId: string) =>
     append('identity.grant.revoked', ctx, null, grantId),
   );
+  // Back-channel logout to a client (its logout token delivered, or not: the client's session may live on).
+  const backchannel = (client: { clientId?: string } | undefined, reason: string | null) =>
+    recordEvent(audit, {
+      event: 'identity.logout.backchannel',
+      actor: null,
+      resource: client?.clientId ?? null,
+      reason,
+    });
+  provider.on('backchannel.success', (_ctx: EventContext, client: { clientId?: string }) => backchannel(client, null));
+  provider.on('backchannel.error', (_ctx: EventContext, error: unknown, client: { clientId?: string }) => {
+    backchannel(client, 'delivery_failed');
+    logger?.warn('back-channel logout not delivered', {
+      client_id: client?.clientId,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  });
   return provider;
 }
 

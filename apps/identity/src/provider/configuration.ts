@@ -41,12 +41,26 @@ function accessTokenTtl(client: object | undefined, fallback: number): number {
   return typeof ttl === 'number' ? ttl : fallback;
 }
 
+/** The provider's request options without its own dispatcher (ours carries the project CA). */
+function withoutDispatcher(init: RequestInit): RequestInit {
+  const { dispatcher: _dispatcher, ...rest } = init as RequestInit & { dispatcher?: unknown };
+  return rest;
+}
+
+/** The provider's `fetch` setting: ours, when given, in place of its dispatcher. */
+function outgoing(fetcher: typeof fetch | undefined): Pick<Configuration, 'fetch'> {
+  if (!fetcher) return {};
+  return { fetch: (url: string | URL | Request, init?: RequestInit) => fetcher(url, withoutDispatcher(init ?? {})) };
+}
+
 export interface ProviderOptions {
   config: IdentityConfig;
   issuer: string;
   db: Database;
   adapter: AdapterFactory;
   signingKeys: JWK[];
+  /** Outgoing calls of the provider (back-channel logout): trust this CA besides the public ones. */
+  outgoingFetch?: typeof fetch;
 }
 
 /** Clients come from our table: their metadata, with the secret hash as `client_secret`. */
@@ -143,6 +157,9 @@ export function createProvider(options: ProviderOptions): Provider {
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       // Logout pages in the shared look (no inline style or script; the provider's form posts the choice).
+      // OIDC Back-Channel Logout 1.0: a logout posts a signed logout token to each client of the session
+      // that registered a back-channel URI (the KMS ends its console sessions with it).
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {
@@ -181,6 +198,9 @@ export function createProvider(options: ProviderOptions): Provider {
         },
       },
     },
+    // The provider's own outgoing requests (logout tokens) go to URIs an administrator registered (there is no
+    // dynamic registration), so they may reach the project's internal services, trusting the project CA.
+    ...outgoing(options.outgoingFetch),
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = renderErrorPage(

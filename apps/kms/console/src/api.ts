@@ -88,6 +88,17 @@ export async function login(username: string, password: string): Promise<Session
   return session;
 }
 
+/** Where to start a sign-in through Identity, when this KMS offers one (`auth.identity.browser_login`). */
+export async function identitySignInUrl(): Promise<string | undefined> {
+  try {
+    const { sign_in_url: url } = await json<{ sign_in_url: string }>(await call('GET', '/identity'));
+    return `${url}?return_to=${encodeURIComponent(location.pathname)}`;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return undefined;
+    throw error;
+  }
+}
+
 export async function currentSession(): Promise<Session | undefined> {
   try {
     const session = await json<Session>(await call('GET', '/session'));

@@ -2,7 +2,7 @@
  * The KMS web console (served at `/ui/`): signs in on the browser API, then routes by URL hash between
  * the key list (`#/keys`), one key (`#/keys/<id>`) and the playground (`#/playground[/<id>]`).
  */
-import { algorithmCatalog, currentSession, logout, setTenant, type Session } from './api.js';
+import { algorithmCatalog, currentSession, identitySignInUrl, logout, setTenant, type Session } from './api.js';
 import { announce, h } from './dom.js';
 import { reportError } from './errors.js';
 import { keyView } from './key-view.js';
@@ -76,7 +76,7 @@ async function start(): Promise<void> {
   catalog = await algorithmCatalog();
   const session = await currentSession();
   if (session) signedIn(session);
-  else loginView(signedIn);
+  else loginView(signedIn, await identitySignInUrl());
 }
 
 start().catch(reportError);

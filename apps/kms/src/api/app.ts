@@ -13,6 +13,7 @@ import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { tenantSelection } from './tenant-selection.js';
 import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
+import { identityLoginRouter } from './identity-login.js';
 import {
   limitsAfterAuthentication,
   limitsBeforeAuthentication,
@@ -41,7 +42,8 @@ export interface PublicAppOptions {
 export function createPublicApp(tenants: TenantDirectory, options: PublicAppOptions = {}): Express {
   const app = express();
   applySecurityDefaults(app, {
-    rawTypes: ['application/jose'],
+    // Form bodies arrive raw: only the back-channel logout endpoint reads one (identity-login.ts).
+    rawTypes: ['application/jose', 'application/x-www-form-urlencoded'],
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
   });
   for (const router of options.extraRouters ?? []) app.use(router);
@@ -64,6 +66,7 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
           loginLimit(limits),
           ...limitsBeforeAuthentication(limits),
           browserSessionRouter(options.browser),
+          ...(options.browser.identityLogin ? [identityLoginRouter(options.browser.identityLogin)] : []),
           browserAccess(options.browser.sessions),
           limitsAfterAuthentication(limits),
           resources,

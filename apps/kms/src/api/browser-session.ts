@@ -8,6 +8,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import { z } from 'zod';
 import { AppError, ForbiddenError, UnauthorizedError, parseBody } from '@cryptoutil/infra';
 import { assertScope, TokenValidationError } from '@cryptoutil/jose-authority';
+import type { IdentityLogin } from '../domain/identity-login.js';
 import { LoginRefused, type PasswordLogin } from '../domain/password-login.js';
 import { KMS_SCOPE_IMPLICATIONS } from '../domain/scopes.js';
 import { SessionStore, type ActiveSession } from '../domain/session.js';
@@ -27,6 +28,8 @@ const loginSchema = z.strictObject({
 export interface BrowserSessionOptions {
   login: PasswordLogin;
   sessions: SessionStore;
+  /** Sign-in through Identity (`auth.identity.browser_login`), once the listener's URL is known. */
+  identityLogin?: () => IdentityLogin | undefined;
 }
 
 function cookieValue(req: Request): string | undefined {
@@ -46,7 +49,7 @@ const sessionJson = (session: ActiveSession) => ({
   expires_at: session.expiresAt,
 });
 
-function setSessionCookie(res: Response, value: string, expiresAt: string): void {
+export function setSessionCookie(res: Response, value: string, expiresAt: string): void {
   res.cookie(SESSION_COOKIE, value, {
     httpOnly: true,
     secure: true,

@@ -543,6 +543,25 @@ function sessionPaths(): Record<string, Schema> {
         security: [{ session: [] }],
       },
     }),
+    // Sign-in through Identity (only when `auth.identity.browser_login` is configured; 404 otherwise).
+    '/identity/login': session({
+      get: {
+        ...operation({
+          operationId: 'identityLogin',
+          tag: 'Browser session',
+          summary: 'Sign in through Identity (OpenID Connect)',
+          description:
+            'Redirects (303) to Identity with an authorization request (code, PKCE S256, state, nonce). ' +
+            'Identity comes back to `/identity/callback`, which sets the same session cookie as `/login` and ' +
+            'redirects to `return_to` (a path of this KMS; default `/ui/`). The session may do what the access ' +
+            'token Identity issued may do. A sign-out at Identity ends it: Identity posts a signed logout token ' +
+            '(OpenID Connect Back-Channel Logout 1.0) to `/identity/backchannel-logout`, which only Identity calls.',
+          success: { '303': { description: 'To Identity.' } },
+          errors: [404],
+        }),
+        security: [],
+      },
+    }),
   };
 }
 

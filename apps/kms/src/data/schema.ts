@@ -118,6 +118,22 @@ CREATE TABLE kms_login_failures (
   updated_ms BIGINT NOT NULL
 );`,
   },
+  {
+    // Console sign-in through Identity (data/identity-login-repository): the pending logins (state, nonce,
+    // PKCE verifier; single use, minutes long) and, on each session, Identity's session id so a
+    // back-channel logout ends it.
+    id: '0011_identity_browser_login',
+    sql: `
+CREATE TABLE kms_identity_logins (
+  state TEXT PRIMARY KEY,
+  nonce TEXT NOT NULL,
+  code_verifier TEXT NOT NULL,
+  return_to TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+ALTER TABLE kms_sessions ADD COLUMN identity_sid TEXT;
+CREATE INDEX kms_sessions_by_identity_sid ON kms_sessions (identity_sid);`,
+  },
 ];
 
 /**

@@ -14,6 +14,8 @@ export interface SessionRecord {
   lastSeenAt: string;
   /** The absolute end of the session, whatever its activity. */
   expiresAt: string;
+  /** Identity's session id when the user signed in through Identity (its back-channel logout names it). */
+  identitySid?: string | null;
 }
 
 type Row = {
@@ -26,14 +28,17 @@ type Row = {
   created_at: string;
   last_seen_at: string;
   expires_at: string;
+  identity_sid: string | null;
 };
 
-const COLUMNS = sql.raw('id, secret_hash, subject, username, scopes, tenants, created_at, last_seen_at, expires_at');
+const COLUMNS = sql.raw(
+  'id, secret_hash, subject, username, scopes, tenants, created_at, last_seen_at, expires_at, identity_sid',
+);
 
 export async function insertSession(db: Queryable, session: SessionRecord): Promise<void> {
   await db.run(sql`INSERT INTO kms_sessions (${COLUMNS}) VALUES (${session.id}, ${session.secretHash},
     ${session.subject}, ${session.username}, ${JSON.stringify(session.scopes)}, ${JSON.stringify(session.tenants)},
-    ${session.createdAt}, ${session.lastSeenAt}, ${session.expiresAt})`);
+    ${session.createdAt}, ${session.lastSeenAt}, ${session.expiresAt}, ${session.identitySid ?? null})`);
 }
 
 export async function findSession(db: Queryable, id: string): Promise<SessionRecord | undefined> {
@@ -49,6 +54,7 @@ export async function findSession(db: Queryable, id: string): Promise<SessionRec
         createdAt: row.created_at,
         lastSeenAt: row.last_seen_at,
         expiresAt: row.expires_at,
+        identitySid: row.identity_sid,
       }
     : undefined;
 }
@@ -64,6 +70,18 @@ export async function deleteSession(db: Queryable, id: string): Promise<number> 
 /** Ends every session of a principal (its password, roles or tenants changed, or it was deleted). */
 export async function deleteSessionsOf(db: Queryable, subject: string): Promise<number> {
   return db.run(sql`DELETE FROM kms_sessions WHERE subject = ${subject}`);
+}
+
+/** Ends the sessions made by one Identity session (back-channel logout), only if they are `subject`'s when given. */
+export async function deleteSessionsOfIdentitySession(db: Queryable, sid: string, subject?: string): Promise<number> {
+  return subject === undefined
+    ? db.run(sql`DELETE FROM kms_sessions WHERE identity_sid = ${sid}`)
+    : db.run(sql`DELETE FROM kms_sessions WHERE identity_sid = ${sid} AND subject = ${subject}`);
+}
+
+/** Ends every session a user started through Identity (a back-channel logout that names no session). */
+export async function deleteIdentitySessionsOf(db: Queryable, subject: string): Promise<number> {
+  return db.run(sql`DELETE FROM kms_sessions WHERE subject = ${subject} AND identity_sid IS NOT NULL`);
 }
 
 /** Ends every session of a realm's users (subjects are `<realm id>/<user id>`). */

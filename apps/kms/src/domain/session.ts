@@ -11,6 +11,8 @@ import {
   deleteExpiredSessions,
   deleteSession,
   deleteSessionsOf,
+  deleteSessionsOfIdentitySession,
+  deleteIdentitySessionsOf,
   findSession,
   insertSession,
   touchSession,
@@ -59,8 +61,14 @@ export class SessionStore {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** A new session for a signed-in user; the returned cookie value is the only copy of its secret. */
-  async create(principal: RealmPrincipal): Promise<{ cookieValue: string; session: ActiveSession }> {
+  /**
+   * A new session for a signed-in user; the returned cookie value is the only copy of its secret.
+   * `identitySid`: Identity's session id, when the user signed in there.
+   */
+  async create(
+    principal: RealmPrincipal,
+    options: { identitySid?: string } = {},
+  ): Promise<{ cookieValue: string; session: ActiveSession }> {
     const secret = randomBytes(32).toString('base64url');
     const at = this.now();
     const record: SessionRecord = {
@@ -73,6 +81,7 @@ export class SessionStore {
       createdAt: at.toISOString(),
       lastSeenAt: at.toISOString(),
       expiresAt: new Date(at.getTime() + this.policy.absoluteTimeoutMs).toISOString(),
+      identitySid: options.identitySid ?? null,
     };
     await insertSession(this.db, record);
     return { cookieValue: `${record.id}.${secret}`, session: activeSession(record, secret) };
@@ -108,6 +117,15 @@ export class SessionStore {
   /** Ends every session of a user (password, roles or tenants changed, user disabled or deleted). */
   async destroyAllOf(subject: string): Promise<number> {
     return deleteSessionsOf(this.db, subject);
+  }
+
+  /**
+   * Ends the sessions an Identity session started (OIDC back-channel logout: `sid`, and `sub` when the
+   * logout token names it); without a `sid`, every Identity-made session of `sub`.
+   */
+  async destroyByIdentityLogout(logout: { sid?: string; sub?: string }): Promise<number> {
+    if (logout.sid !== undefined) return deleteSessionsOfIdentitySession(this.db, logout.sid, logout.sub);
+    return logout.sub === undefined ? 0 : deleteIdentitySessionsOf(this.db, logout.sub);
   }
 
   async deleteExpired(): Promise<number> {

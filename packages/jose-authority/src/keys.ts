@@ -85,6 +85,11 @@ export async function generateJwk(
 
 const PRIVATE_MEMBERS: ReadonlySet<string> = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'key_ops']);
 
+/** True when the JWK carries private or secret members (`d`, the RSA primes, `k`, ...). */
+export function hasPrivateMembers(jwk: Record<string, unknown>): boolean {
+  return Object.keys(jwk).some((member) => member !== 'key_ops' && PRIVATE_MEMBERS.has(member));
+}
+
 /** The public half of an asymmetric JWK, or undefined for a secret (oct) key. */
 export function publicJwk(jwk: JWK): JWK | undefined {
   if (jwk.kty === 'oct') return undefined;
@@ -100,16 +105,44 @@ function specMatches(jwk: JWK, spec: KeySpec): boolean {
   return jwk.crv === spec.crv;
 }
 
+function expectedShape(spec: KeySpec): string {
+  if (spec.kty === 'oct') return `oct of ${spec.bytes} bytes`;
+  return spec.kty === 'RSA' ? 'RSA ≥ 2048 bits' : `${spec.kty} ${spec.crv}`;
+}
+
+function asJwkObject(input: unknown): JWK {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidJwkError('jwk must be a JSON object.');
+  }
+  return input as JWK;
+}
+
+/**
+ * Checks a public JWK offered for import as a verify/encrypt-only version: asymmetric, no private
+ * members, a valid public key of the shape the elastic key's algorithm needs. Returns a clean copy
+ * without `kid`/`alg`/`use`/`key_ops`.
+ */
+export function validateImportedPublicJwk(input: unknown, spec: KeySpec): JWK {
+  const { kid: _kid, alg: _alg, use: _use, key_ops: _ops, ...material } = asJwkObject(input);
+  if (material.kty === 'oct') throw new InvalidJwkError('A secret (oct) key has no public part to import.');
+  if (hasPrivateMembers(material)) throw new InvalidJwkError('The JWK must be a public key (no private members).');
+  try {
+    createPublicKey({ key: material, format: 'jwk' });
+  } catch {
+    throw new InvalidJwkError('The JWK is not a valid public key.');
+  }
+  if (!specMatches(material, spec)) {
+    throw new InvalidJwkError(`The JWK does not fit this elastic key's algorithm: expected ${expectedShape(spec)}.`);
+  }
+  return material;
+}
+
 /**
  * Checks a JWK offered for import: well-formed, private (a public-only key cannot decrypt or sign),
  * and of the shape the elastic key's algorithm needs. Returns a clean copy without `kid`/`alg`/`use`.
  */
 export function validateImportedJwk(input: unknown, spec: KeySpec): JWK {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new InvalidJwkError('jwk must be a JSON object.');
-  }
-  const jwk = input as JWK;
-  const { kid: _kid, alg: _alg, use: _use, key_ops: _ops, ...material } = jwk;
+  const { kid: _kid, alg: _alg, use: _use, key_ops: _ops, ...material } = asJwkObject(input);
   if (material.kty === 'oct') {
     if (typeof material.k !== 'string' || !/^[A-Za-z0-9_-]+$/.test(material.k)) {
       throw new InvalidJwkError('An oct JWK needs a base64url "k".');
@@ -123,13 +156,7 @@ export function validateImportedJwk(input: unknown, spec: KeySpec): JWK {
     }
   }
   if (!specMatches(material, spec)) {
-    const want =
-      spec.kty === 'oct'
-        ? `oct of ${spec.bytes} bytes`
-        : spec.kty === 'RSA'
-          ? 'RSA ≥ 2048 bits'
-          : `${spec.kty} ${spec.crv}`;
-    throw new InvalidJwkError(`The JWK does not fit this elastic key's algorithm: expected ${want}.`);
+    throw new InvalidJwkError(`The JWK does not fit this elastic key's algorithm: expected ${expectedShape(spec)}.`);
   }
   return material;
 }

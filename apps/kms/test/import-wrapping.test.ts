@@ -191,6 +191,7 @@ describeEachDatabase('import with wrapping (BYOK)', (db) => {
     const id = await create('ES256');
     const { privateJwk, publicJwk } = await ecPair();
     const stranger = (await rsaPair()).publicJwk;
+    const otherEc = (await ecPair()).publicJwk;
     const good = await wrap(privateJwk, wrappingKey);
     const [header = '', key = '', iv = '', ciphertext = '', tag = ''] = good.split('.');
     const flipped = Buffer.from(ciphertext, 'base64url');
@@ -205,6 +206,8 @@ describeEachDatabase('import with wrapping (BYOK)', (db) => {
       [{ jwe: await wrap('not json', wrappingKey) }, 'wrapped_key_invalid'],
       [{ jwe: 'not.a.jwe' }, 'invalid_jwe'],
       [{ jwe: await wrap(publicJwk, wrappingKey) }, 'invalid_jwk'],
+      // Another key's public point next to this private scalar: the KMS would publish a key that does not verify.
+      [{ jwe: await wrap({ ...privateJwk, x: otherEc.x, y: otherEc.y }, wrappingKey) }, 'invalid_jwk'],
       [{ jwe: await wrap({ kty: 'oct', k: randomBytes(32).toString('base64url') }, wrappingKey) }, 'invalid_jwk'],
       [{ jwe: good, jwk: publicJwk }, 'invalid_body'],
       [{}, 'invalid_body'],

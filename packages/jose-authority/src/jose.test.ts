@@ -356,6 +356,22 @@ describe('keys', () => {
     expect(() => validateImportedJwk(ec, { kty: 'RSA', modulusLength: 2048 })).toThrow(/RSA ≥ 2048 bits/);
   });
 
+  it('refuses a private JWK whose public members belong to another key', async () => {
+    const specs: KeySpec[] = [
+      { kty: 'EC', crv: 'P-256' },
+      { kty: 'OKP', crv: 'Ed25519' },
+      { kty: 'RSA', modulusLength: 2048 },
+    ];
+    for (const spec of specs) {
+      const mine = await keyFor(spec);
+      const theirs = await generateJwk(spec, { kid: 'other' });
+      expect(validateImportedJwk(mine, spec).d).toBe(mine.d);
+      const privateMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi'].filter((member) => mine[member] !== undefined);
+      const mixed = { ...theirs, ...Object.fromEntries(privateMembers.map((member) => [member, mine[member]])) };
+      expect(() => validateImportedJwk(mixed, spec)).toThrow(/do not belong to its private key/);
+    }
+  });
+
   it('validates an imported public JWK: asymmetric, no private members, valid, and fit to the algorithm', async () => {
     const ec = await keyFor({ kty: 'EC', crv: 'P-256' });
     const pub = publicJwk(ec) as JWK;

@@ -3,7 +3,15 @@
  * and the checks an imported JWK must pass. RSA moduli follow the hash size (2048 for SHA-256, 3072 for
  * SHA-384, 4096 for SHA-512) so the key is never the weaker link.
  */
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import type { JWK } from 'jose';
 import { contentKeyBytes, type KeyAlgorithm } from './algorithms.js';
@@ -137,6 +145,25 @@ export function validateImportedPublicJwk(input: unknown, spec: KeySpec): JWK {
   return material;
 }
 
+const PAIRWISE_PROBE = Buffer.from('cryptoutil pairwise consistency test');
+
+/**
+ * Node accepts a private JWK whose public members belong to another key (an EC `x`/`y` next to another
+ * key's `d`); the KMS would then publish a public key its signatures do not verify with. A signature by
+ * the private key, checked with the public members alone, proves they belong together.
+ */
+function assertPairwiseConsistent(material: JWK, privateKey: KeyObject): void {
+  const digest = material.kty === 'OKP' ? null : 'sha256';
+  let consistent = false;
+  try {
+    const publicKey = createPublicKey({ key: publicJwk(material) as JWK, format: 'jwk' });
+    consistent = verify(digest, PAIRWISE_PROBE, publicKey, sign(digest, PAIRWISE_PROBE, privateKey));
+  } catch {
+    consistent = false;
+  }
+  if (!consistent) throw new InvalidJwkError('The public members of the JWK do not belong to its private key.');
+}
+
 /**
  * Checks a JWK offered for import: well-formed, private (a public-only key cannot decrypt or sign),
  * and of the shape the elastic key's algorithm needs. Returns a clean copy without `kid`/`alg`/`use`.
@@ -149,11 +176,13 @@ export function validateImportedJwk(input: unknown, spec: KeySpec): JWK {
     }
   } else {
     if (typeof material.d !== 'string') throw new InvalidJwkError('The JWK must be a private key (member "d").');
+    let privateKey: KeyObject;
     try {
-      createPrivateKey({ key: material, format: 'jwk' });
+      privateKey = createPrivateKey({ key: material, format: 'jwk' });
     } catch {
       throw new InvalidJwkError('The JWK is not a valid private key.');
     }
+    assertPairwiseConsistent(material, privateKey);
   }
   if (!specMatches(material, spec)) {
     throw new InvalidJwkError(`The JWK does not fit this elastic key's algorithm: expected ${expectedShape(spec)}.`);

@@ -1,10 +1,11 @@
 /**
  * The KMS web console (`/ui/`) in headless Chromium against a KMS started with `--demo`: sign in, create a
  * key pool, rotate it, encrypt in the playground and decrypt the result, see the 403 message for a user
- * lacking a permission, fit a 375 px wide screen, and pass axe-core with no serious or critical violation on
- * every page. The screenshots go to docs/images/ (README and docs use them).
+ * lacking a permission, mark a public-only version, fit a 375 px wide screen, and pass axe-core with no
+ * serious or critical violation on every page. The screenshots go to docs/images/ (README and docs use them).
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -88,6 +89,37 @@ suite('KMS web console (headless Chromium)', () => {
       await page.close();
     }
   }, 120_000);
+
+  it('marks a version imported from a public key alone as public key only', async () => {
+    const api = `${stack.kms.publicUrl}/service/api/v1`;
+    const headers = {
+      authorization: `Basic ${Buffer.from('demo-tenant-admin:demo-tenant-admin-password').toString('base64')}`,
+      'content-type': 'application/json',
+    };
+    const created = await stack.fetch(`${api}/elastickey`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'console-public-only', description: '', algorithm: 'ES256', import_allowed: true }),
+    });
+    expect(created.status).toBe(201);
+    const { elastic_key_id: id } = (await created.json()) as { elastic_key_id: string };
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const imported = await stack.fetch(`${api}/elastickey/${id}/materialkey`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jwk: publicKey.export({ format: 'jwk' }) }),
+    });
+    expect(imported.status).toBe(201);
+    const page = await browser.newPage();
+    try {
+      await signIn(page, 'demo-tenant-admin');
+      await page.goto(`${stack.kms.publicUrl}/ui/#/keys/${id}`);
+      await page.getByRole('heading', { name: 'console-public-only' }).waitFor();
+      await page.getByText('usable, public key only (encrypt and verify)').waitFor();
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
 
   it('shows the 403 message when a user lacks the permission, and hides what the role cannot do', async () => {
     const page = await browser.newPage();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { describeEachDatabase, uniquePrefix } from '@cryptoutil/infra/testing';
-import { TokenValidator, generateJwk, keySpecFor, parseKeyAlgorithm } from '@cryptoutil/jose-authority';
+import { TokenValidator, generateJwk, keySpecFor, parseKeyAlgorithm, publicJwk } from '@cryptoutil/jose-authority';
 import { hashPassword } from '@cryptoutil/infra';
 import { FakeIssuer } from '@cryptoutil/jose-authority/testing';
 import type { Request } from 'express';
@@ -222,9 +222,10 @@ describeEachDatabase('KMS access control with Identity tokens', (db) => {
     const importable = await kms
       .api('post', '/elastickey')
       .set('Authorization', await bearer('kms:admin'))
-      .send({ name: uniquePrefix('import'), description: 'd', algorithm: 'A256GCM/dir', import_allowed: true });
+      .send({ name: uniquePrefix('import'), description: 'd', algorithm: 'ES256', import_allowed: true });
     expect(importable.status).toBe(201);
-    const jwk = await generateJwk(keySpecFor(parseKeyAlgorithm('A256GCM/dir')));
+    // A public key alone: the import path and its scope are the same as for a wrapped key.
+    const jwk = publicJwk(await generateJwk(keySpecFor(parseKeyAlgorithm('ES256')), { kid: 'theirs' }));
     const path = `/elastickey/${String(importable.body.elastic_key_id)}/materialkey`;
     const asRotator = await kms
       .api('post', path)

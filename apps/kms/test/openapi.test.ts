@@ -17,6 +17,7 @@ const CONTRACT: [method: string, path: string][] = [
   ['post', '/elastickey/{id}/undelete'],
   ['get', '/elastickeys'],
   ['post', '/elastickey/{id}/materialkey'],
+  ['get', '/elastickey/{id}/wrappingkey'],
   ['get', '/elastickey/{id}/materialkey/{mkid}'],
   ['get', '/elastickey/{id}/materialkeys'],
   ['get', '/materialkeys'],
@@ -179,6 +180,7 @@ describe('OpenAPI document', () => {
       'expiration_date',
       'revocation_date',
       'clear_public',
+      'public_only',
     ]);
     for (const name of ['ElasticKeyPage', 'MaterialKeyPage']) {
       expect(Object.keys(schemas[name]!.properties as Json)).toEqual(['items', 'page', 'size', 'total']);

@@ -15,6 +15,7 @@ import {
   decryptJwe,
   encryptJwe,
   generateJwk,
+  hasPrivateMembers,
   importJoseKey,
   jweHeader,
   keySpecFor,
@@ -23,6 +24,7 @@ import {
   signJws,
   unwrapJwk,
   validateImportedJwk,
+  validateImportedPublicJwk,
   verifyJws,
   wrapJwk,
   type KeySpec,
@@ -352,6 +354,46 @@ describe('keys', () => {
       validateImportedJwk({ kty: 'oct', k: Buffer.alloc(16).toString('base64url') }, { kty: 'oct', bytes: 32 }),
     ).toThrow(/oct of 32 bytes/);
     expect(() => validateImportedJwk(ec, { kty: 'RSA', modulusLength: 2048 })).toThrow(/RSA ≥ 2048 bits/);
+  });
+
+  it('refuses a private JWK whose public members belong to another key', async () => {
+    const specs: KeySpec[] = [
+      { kty: 'EC', crv: 'P-256' },
+      { kty: 'OKP', crv: 'Ed25519' },
+      { kty: 'RSA', modulusLength: 2048 },
+    ];
+    for (const spec of specs) {
+      const mine = await keyFor(spec);
+      const theirs = await generateJwk(spec, { kid: 'other' });
+      expect(validateImportedJwk(mine, spec).d).toBe(mine.d);
+      const privateMembers = ['d', 'p', 'q', 'dp', 'dq', 'qi'].filter((member) => mine[member] !== undefined);
+      const mixed = { ...theirs, ...Object.fromEntries(privateMembers.map((member) => [member, mine[member]])) };
+      expect(() => validateImportedJwk(mixed, spec)).toThrow(/do not belong to its private key/);
+    }
+  });
+
+  it('validates an imported public JWK: asymmetric, no private members, valid, and fit to the algorithm', async () => {
+    const ec = await keyFor({ kty: 'EC', crv: 'P-256' });
+    const pub = publicJwk(ec) as JWK;
+    expect(hasPrivateMembers(ec)).toBe(true);
+    expect(hasPrivateMembers(pub)).toBe(false);
+    expect(hasPrivateMembers({ kty: 'oct', k: 'AAAA' })).toBe(true);
+    expect(hasPrivateMembers({ ...pub, key_ops: ['verify'] })).toBe(false);
+    const { kid: _kid, ...material } = pub;
+    expect(validateImportedPublicJwk({ ...pub, alg: 'ES256', use: 'sig' }, { kty: 'EC', crv: 'P-256' })).toEqual(
+      material,
+    );
+    const rsa = publicJwk(await keyFor({ kty: 'RSA', modulusLength: 2048 })) as JWK;
+    expect(validateImportedPublicJwk(rsa, { kty: 'RSA', modulusLength: 2048 }).n).toBe(rsa.n);
+    for (const [input, message] of [
+      [null, /JSON object/],
+      [{ kty: 'oct', k: 'AAAA' }, /no public part/],
+      [ec, /must be a public key/],
+      [{ ...pub, x: 'AAAA' }, /not a valid public key/],
+      [rsa, /expected EC P-256/],
+    ] as const) {
+      expect(() => validateImportedPublicJwk(input, { kty: 'EC', crv: 'P-256' })).toThrow(message);
+    }
   });
 
   it('imports each key once per algorithm and reports a misfit as algorithm_unsupported', async () => {

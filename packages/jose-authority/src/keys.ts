@@ -3,7 +3,15 @@
  * and the checks an imported JWK must pass. RSA moduli follow the hash size (2048 for SHA-256, 3072 for
  * SHA-384, 4096 for SHA-512) so the key is never the weaker link.
  */
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import type { JWK } from 'jose';
 import { contentKeyBytes, type KeyAlgorithm } from './algorithms.js';
@@ -85,6 +93,11 @@ export async function generateJwk(
 
 const PRIVATE_MEMBERS: ReadonlySet<string> = new Set(['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'key_ops']);
 
+/** True when the JWK carries private or secret members (`d`, the RSA primes, `k`, ...). */
+export function hasPrivateMembers(jwk: Record<string, unknown>): boolean {
+  return Object.keys(jwk).some((member) => member !== 'key_ops' && PRIVATE_MEMBERS.has(member));
+}
+
 /** The public half of an asymmetric JWK, or undefined for a secret (oct) key. */
 export function publicJwk(jwk: JWK): JWK | undefined {
   if (jwk.kty === 'oct') return undefined;
@@ -100,36 +113,79 @@ function specMatches(jwk: JWK, spec: KeySpec): boolean {
   return jwk.crv === spec.crv;
 }
 
+function expectedShape(spec: KeySpec): string {
+  if (spec.kty === 'oct') return `oct of ${spec.bytes} bytes`;
+  return spec.kty === 'RSA' ? 'RSA ≥ 2048 bits' : `${spec.kty} ${spec.crv}`;
+}
+
+function asJwkObject(input: unknown): JWK {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new InvalidJwkError('jwk must be a JSON object.');
+  }
+  return input as JWK;
+}
+
+/**
+ * Checks a public JWK offered for import as a verify/encrypt-only version: asymmetric, no private
+ * members, a valid public key of the shape the elastic key's algorithm needs. Returns a clean copy
+ * without `kid`/`alg`/`use`/`key_ops`.
+ */
+export function validateImportedPublicJwk(input: unknown, spec: KeySpec): JWK {
+  const { kid: _kid, alg: _alg, use: _use, key_ops: _ops, ...material } = asJwkObject(input);
+  if (material.kty === 'oct') throw new InvalidJwkError('A secret (oct) key has no public part to import.');
+  if (hasPrivateMembers(material)) throw new InvalidJwkError('The JWK must be a public key (no private members).');
+  try {
+    createPublicKey({ key: material, format: 'jwk' });
+  } catch {
+    throw new InvalidJwkError('The JWK is not a valid public key.');
+  }
+  if (!specMatches(material, spec)) {
+    throw new InvalidJwkError(`The JWK does not fit this elastic key's algorithm: expected ${expectedShape(spec)}.`);
+  }
+  return material;
+}
+
+const PAIRWISE_PROBE = Buffer.from('cryptoutil pairwise consistency test');
+
+/**
+ * Node accepts a private JWK whose public members belong to another key (an EC `x`/`y` next to another
+ * key's `d`); the KMS would then publish a public key its signatures do not verify with. A signature by
+ * the private key, checked with the public members alone, proves they belong together.
+ */
+function assertPairwiseConsistent(material: JWK, privateKey: KeyObject): void {
+  const digest = material.kty === 'OKP' ? null : 'sha256';
+  let consistent = false;
+  try {
+    const publicKey = createPublicKey({ key: publicJwk(material) as JWK, format: 'jwk' });
+    consistent = verify(digest, PAIRWISE_PROBE, publicKey, sign(digest, PAIRWISE_PROBE, privateKey));
+  } catch {
+    consistent = false;
+  }
+  if (!consistent) throw new InvalidJwkError('The public members of the JWK do not belong to its private key.');
+}
+
 /**
  * Checks a JWK offered for import: well-formed, private (a public-only key cannot decrypt or sign),
  * and of the shape the elastic key's algorithm needs. Returns a clean copy without `kid`/`alg`/`use`.
  */
 export function validateImportedJwk(input: unknown, spec: KeySpec): JWK {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new InvalidJwkError('jwk must be a JSON object.');
-  }
-  const jwk = input as JWK;
-  const { kid: _kid, alg: _alg, use: _use, key_ops: _ops, ...material } = jwk;
+  const { kid: _kid, alg: _alg, use: _use, key_ops: _ops, ...material } = asJwkObject(input);
   if (material.kty === 'oct') {
     if (typeof material.k !== 'string' || !/^[A-Za-z0-9_-]+$/.test(material.k)) {
       throw new InvalidJwkError('An oct JWK needs a base64url "k".');
     }
   } else {
     if (typeof material.d !== 'string') throw new InvalidJwkError('The JWK must be a private key (member "d").');
+    let privateKey: KeyObject;
     try {
-      createPrivateKey({ key: material, format: 'jwk' });
+      privateKey = createPrivateKey({ key: material, format: 'jwk' });
     } catch {
       throw new InvalidJwkError('The JWK is not a valid private key.');
     }
+    assertPairwiseConsistent(material, privateKey);
   }
   if (!specMatches(material, spec)) {
-    const want =
-      spec.kty === 'oct'
-        ? `oct of ${spec.bytes} bytes`
-        : spec.kty === 'RSA'
-          ? 'RSA ≥ 2048 bits'
-          : `${spec.kty} ${spec.crv}`;
-    throw new InvalidJwkError(`The JWK does not fit this elastic key's algorithm: expected ${want}.`);
+    throw new InvalidJwkError(`The JWK does not fit this elastic key's algorithm: expected ${expectedShape(spec)}.`);
   }
   return material;
 }

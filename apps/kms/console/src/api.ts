@@ -31,6 +31,8 @@ export interface MaterialKey {
   generate_date: string | null;
   import_date: string | null;
   revocation_date: string | null;
+  /** Imported from a public key alone: encrypts and verifies only. */
+  public_only?: boolean;
 }
 
 export interface Page<T> {

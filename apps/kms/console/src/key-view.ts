@@ -8,6 +8,11 @@ import { reportError } from './errors.js';
 
 const when = (date: string | null) => (date ? new Date(date).toLocaleString() : '—');
 
+function materialState(material: MaterialKey): string {
+  if (material.revocation_date) return `revoked ${when(material.revocation_date)}`;
+  return material.public_only ? 'usable, public key only (encrypt and verify)' : 'usable';
+}
+
 function materialRow(key: ElasticKey, material: MaterialKey, canWrite: boolean, reload: () => void): HTMLElement {
   const revokeButton =
     canWrite && !material.revocation_date
@@ -33,7 +38,7 @@ function materialRow(key: ElasticKey, material: MaterialKey, canWrite: boolean, 
     {},
     h('td', { class: 'mono' }, material.material_key_id),
     h('td', {}, when(material.generate_date ?? material.import_date)),
-    h('td', {}, material.revocation_date ? `revoked ${when(material.revocation_date)}` : 'usable'),
+    h('td', {}, materialState(material)),
     h('td', {}, revokeButton),
   );
 }

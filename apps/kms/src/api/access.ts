@@ -35,6 +35,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   route('POST', '/elastickey/:id/undelete', op('kms:pool:delete')),
   // Generating a material key is a rotation; sending one (a JWK body) is an import.
   route('POST', '/elastickey/:id/materialkey', (req) => op(hasBody(req) ? 'kms:key:create' : 'kms:key:rotate')),
+  // The import wrapping key is public, but only importers need it (and its first use generates it).
+  route('GET', '/elastickey/:id/wrappingkey', op('kms:key:create', false)),
   route('GET', '/elastickey/:id/materialkey/:id', op('kms:key:read', false)),
   route('GET', '/elastickey/:id/materialkeys', op('kms:key:read', false)),
   route('GET', '/materialkeys', op('kms:key:read', false)),

@@ -11,6 +11,7 @@ import type { TenantDirectory } from '../domain/tenant.js';
 import { cryptoRouter } from './crypto.js';
 import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
+import { wrappingKeyRouter } from './wrapping-key.js';
 import { tenantSelection } from './tenant-selection.js';
 import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
 import { identityLoginRouter } from './identity-login.js';
@@ -47,7 +48,13 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
   });
   for (const router of options.extraRouters ?? []) app.use(router);
-  const resources = Router().use(tenantSelection(tenants), elasticKeysRouter(), materialKeysRouter(), cryptoRouter());
+  const resources = Router().use(
+    tenantSelection(tenants),
+    elasticKeysRouter(),
+    materialKeysRouter(),
+    wrappingKeyRouter(),
+    cryptoRouter(),
+  );
   const service = Router();
   // The audit trail records every operation, so it comes before access control (refusals count too).
   const trail: RequestHandler = options.audit

@@ -1,4 +1,4 @@
-/** Material keys of an elastic key: generate (rotate) or import, read, list, revoke. */
+/** Material keys of an elastic key: generate (rotate) or import (wrapped, or a public key), read, list, revoke. */
 import { parseBody } from '@cryptoutil/infra';
 import { tenantContext } from './tenant-selection.js';
 import { Router, type Request } from 'express';
@@ -10,11 +10,27 @@ import {
   importMaterialKey,
   listMaterialKeys,
   revokeMaterialKey,
+  type MaterialKeyImport,
 } from '../domain/material-key.js';
 import { materialKeyJson, pageJson } from './presenters.js';
 import { hasBody, pageRequest, queryDate, queryUuids, uuidParam } from './validation.js';
 
-const importSchema = z.strictObject({ jwk: z.record(z.string(), z.unknown()) });
+/** A compact JWE of a key: far larger than any JWK the KMS takes, far smaller than the body limit. */
+const MAX_WRAPPED_KEY_LENGTH = 64 * 1024;
+
+const importSchema = z
+  .strictObject({
+    jwe: z.string().min(1).max(MAX_WRAPPED_KEY_LENGTH).optional(),
+    jwk: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((body) => (body.jwe === undefined) !== (body.jwk === undefined), {
+    message: 'send exactly one of jwe (a key wrapped to the import wrapping key) or jwk (a public key)',
+  });
+
+function importInput(req: Request): MaterialKeyImport {
+  const body = parseBody(importSchema, req);
+  return body.jwe === undefined ? { jwk: body.jwk ?? {} } : { jwe: body.jwe };
+}
 
 function materialFilter(req: Request): MaterialKeyFilter {
   const filter: MaterialKeyFilter = { materialKeyIds: queryUuids(req, 'material_key_id') };
@@ -37,7 +53,7 @@ export function materialKeysRouter(): Router {
     const ctx = tenantContext(res);
     const elasticKeyId = uuidParam(req, 'elasticKeyId');
     const material = hasBody(req)
-      ? await importMaterialKey(ctx, elasticKeyId, parseBody(importSchema, req).jwk)
+      ? await importMaterialKey(ctx, elasticKeyId, importInput(req))
       : await generateMaterialKey(ctx, elasticKeyId);
     res.status(201).json(materialKeyJson(material));
   });

@@ -72,7 +72,9 @@ const schemas: Record<string, Schema> = {
       import_allowed: {
         type: 'boolean',
         default: false,
-        description: 'Material keys are imported (`POST /elastickey/{id}/materialkey` with a JWK); none is generated.',
+        description:
+          'Material keys are imported (`POST /elastickey/{id}/materialkey` with a wrapped key or a public JWK); ' +
+          'none is generated.',
       },
     },
     examples: [{ name: 'orders-db', description: 'Encrypts order rows', algorithm: 'A256GCM/A256KW' }],
@@ -88,10 +90,30 @@ const schemas: Record<string, Schema> = {
   },
   MaterialKeyImport: {
     type: 'object',
-    description: 'A key to import as the newest material key (`403 import_not_allowed` unless `import_allowed`).',
+    description:
+      'A key to import as the newest material key (`403 import_not_allowed` unless `import_allowed`): exactly one ' +
+      'of `jwe` (a private or secret JWK wrapped to the import wrapping key) or `jwk` (a public key alone). A ' +
+      'private or secret key sent as `jwk` is refused (`400 clear_key_import_refused`).',
     additionalProperties: false,
-    required: ['jwk'],
-    properties: { jwk: ref('schemas', 'Jwk') },
+    oneOf: [{ required: ['jwe'] }, { required: ['jwk'] }],
+    properties: {
+      jwe: {
+        type: 'string',
+        pattern: JWE_COMPACT_PATTERN,
+        maxLength: 65_536,
+        description:
+          'JWE compact, `alg: RSA-OAEP-256`, `enc: A256GCM`, `kid` of the key from `GET /elastickey/{id}/wrappingkey`, ' +
+          "whose plaintext is the JWK (it must fit the elastic key's algorithm). Errors: " +
+          '`wrapped_key_algorithm_unsupported`, `wrapping_key_unknown`, `wrapped_key_invalid` (altered or for another ' +
+          'key), `invalid_jwk`.',
+      },
+      jwk: {
+        ...ref('schemas', 'Jwk'),
+        description:
+          'A public JWK: the new version encrypts and verifies only; decrypt and sign with it are ' +
+          '`409 material_key_public_only`.',
+      },
+    },
   },
   KeyAlgorithm: {
     type: 'string',
@@ -145,6 +167,7 @@ const schemas: Record<string, Schema> = {
       'expiration_date',
       'revocation_date',
       'clear_public',
+      'public_only',
     ],
     properties: {
       elastic_key_id: uuid('The elastic key it belongs to.'),
@@ -157,6 +180,27 @@ const schemas: Record<string, Schema> = {
         description: 'The public JWK (asymmetric keys only), else null.',
         oneOf: [ref('schemas', 'Jwk'), { type: 'null' }],
       },
+      public_only: {
+        type: 'boolean',
+        description:
+          'Imported from a public key alone: encrypts and verifies, but decrypt and sign are ' +
+          '`409 material_key_public_only`.',
+      },
+    },
+  },
+  WrappingKey: {
+    type: 'object',
+    description:
+      "The tenant's import wrapping key: a public RSA-4096 JWK. Wrap a key to it as a JWE (`RSA-OAEP-256` / " +
+      '`A256GCM`, with its `kid`) and import it with `{"jwe": ...}`.',
+    required: ['kty', 'n', 'e', 'kid', 'alg', 'use'],
+    properties: {
+      kty: { const: 'RSA' },
+      n: { type: 'string', description: 'The 4096-bit modulus, base64url.' },
+      e: { type: 'string' },
+      kid: uuid('Name this in the JWE header.'),
+      alg: { const: 'RSA-OAEP-256' },
+      use: { const: 'enc' },
     },
   },
   ElasticKeyPage: page('ElasticKey'),
@@ -292,6 +336,10 @@ const responses: Record<string, Schema> = {
     'invalid_jwe',
     'invalid_jws',
     'signature_invalid',
+    'clear_key_import_refused',
+    'wrapped_key_algorithm_unsupported',
+    'wrapping_key_unknown',
+    'wrapped_key_invalid',
   ]),
   Unauthorized: problemResponse('401 Unauthorized', ['authentication_required', 'invalid_credentials'], {
     'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="invalid_token"' },
@@ -313,6 +361,7 @@ const responses: Record<string, Schema> = {
     'elastic_key_name_taken',
     'versioning_not_allowed',
     'material_key_revoked',
+    'material_key_public_only',
     'no_usable_material_key',
   ]),
   TooManyRequests: problemResponse('429 Too Many Requests', ['login_locked']),
@@ -660,12 +709,34 @@ function paths(): Record<string, Schema> {
         summary: 'Generate (rotate) or import a material key',
         description:
           'Without a body: generates a new material key, which becomes the latest (a rotation; `409` if ' +
-          '`versioning_allowed=false` and one exists). With `{jwk}`: imports it (`403` unless `import_allowed`). ' +
-          'Scope `kms:write`.',
+          '`versioning_allowed=false` and one exists). With a body: imports (`403` unless `import_allowed`), either ' +
+          '`{jwe}`, a private or secret JWK wrapped to the import wrapping key (`GET .../wrappingkey`), so it never ' +
+          'crosses the wire in clear, or `{jwk}`, a public key alone (a version that encrypts and verifies only). ' +
+          'Scope `kms:key:rotate` to generate, `kms:key:create` to import (both in `kms:write`).',
         parameters: id,
         requestBody: jsonBody('MaterialKeyImport', false),
         success: { '201': json('MaterialKey', 'The new material key.') },
         errors: [404, 409],
+      }),
+    },
+    '/elastickey/{id}/wrappingkey': {
+      get: operation({
+        operationId: 'getImportWrappingKey',
+        tag: 'Material keys',
+        summary: 'The import wrapping key (bring your own key)',
+        description:
+          "The tenant's RSA-4096 import wrapping key as a public JWK. Wrap a private or secret JWK to it (JWE " +
+          '`RSA-OAEP-256` / `A256GCM`, its `kid` in the header) and send `{"jwe": ...}` to `POST .../materialkey`. ' +
+          'Its private half is kept only under the barrier. Made on first use (that call takes a few seconds). ' +
+          '`403 import_not_allowed` unless the elastic key has `import_allowed`. Scope `kms:key:create`.',
+        parameters: id,
+        success: {
+          '200': {
+            description: 'The public wrapping key.',
+            content: { 'application/jwk+json': { schema: ref('schemas', 'WrappingKey') } },
+          },
+        },
+        errors: [404],
       }),
     },
     '/elastickey/{id}/materialkey/{mkid}': {

@@ -28,6 +28,7 @@ export function materialKeyJson(key: MaterialKeyRecord) {
     expiration_date: key.expirationDate,
     revocation_date: key.revocationDate,
     clear_public: key.clearPublic === null ? null : (JSON.parse(key.clearPublic) as unknown),
+    public_only: key.publicOnly,
   };
 }
 

@@ -14,6 +14,8 @@ export interface MaterialKeyRecord {
   importDate: string | null;
   expirationDate: string | null;
   revocationDate: string | null;
+  /** Imported from a public JWK alone: encrypts and verifies, never decrypts or signs. */
+  publicOnly: boolean;
 }
 
 // A type alias (not an interface) so it satisfies the Row index signature of the database API.
@@ -26,6 +28,7 @@ type Row = {
   import_date: string | null;
   expiration_date: string | null;
   revocation_date: string | null;
+  public_only: number | string;
 };
 
 function toRecord(row: Row): MaterialKeyRecord {
@@ -38,11 +41,12 @@ function toRecord(row: Row): MaterialKeyRecord {
     importDate: row.import_date,
     expirationDate: row.expiration_date,
     revocationDate: row.revocation_date,
+    publicOnly: Number(row.public_only) === 1,
   };
 }
 
 const COLUMNS = sql.raw(
-  'id, elastic_key_id, jwe, clear_public, generate_date, import_date, expiration_date, revocation_date',
+  'id, elastic_key_id, jwe, clear_public, generate_date, import_date, expiration_date, revocation_date, public_only',
 );
 
 export async function insertMaterialKey(
@@ -52,7 +56,7 @@ export async function insertMaterialKey(
 ): Promise<void> {
   await db.run(sql`INSERT INTO ${t.materialKeys} (${COLUMNS}, content_key_id)
     VALUES (${key.id}, ${key.elasticKeyId}, ${key.jwe}, ${key.clearPublic}, ${key.generateDate}, ${key.importDate},
-      ${key.expirationDate}, ${key.revocationDate}, ${key.contentKeyId})`);
+      ${key.expirationDate}, ${key.revocationDate}, ${key.publicOnly ? 1 : 0}, ${key.contentKeyId})`);
 }
 
 export async function findMaterialKey(

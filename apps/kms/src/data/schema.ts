@@ -164,4 +164,20 @@ ${
     : `CREATE INDEX "${schema}".kms_material_keys_by_elastic_key ON kms_material_keys (elastic_key_id, id);`
 }`,
   },
+  {
+    // BYOK (kms.md "Import with wrapping"): the tenant's RSA-4096 import wrapping key, its private part only
+    // as a JWE under a content key; `generation` is unique so concurrent first uses insert one key. Material
+    // keys imported from a public JWK alone are marked `public_only` (they encrypt and verify, nothing else).
+    id: '0003_import_wrapping_keys',
+    sql: (dialect, schema) => `
+CREATE TABLE "${schema}".kms_import_wrapping_keys (
+  id TEXT PRIMARY KEY,
+  generation INTEGER NOT NULL UNIQUE,
+  content_key_id TEXT${dialect === 'postgres' ? ' REFERENCES kms_content_keys (id)' : ''},
+  jwe TEXT NOT NULL,
+  clear_public TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+ALTER TABLE "${schema}".kms_material_keys ADD COLUMN public_only INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];

@@ -10,6 +10,7 @@ export interface TenantTables {
   schema: string;
   elasticKeys: SQL;
   materialKeys: SQL;
+  importWrappingKeys: SQL;
 }
 
 export function tenantSchemaName(tenantId: string): string {
@@ -22,5 +23,6 @@ export function tenantTables(schema: string): TenantTables {
     schema,
     elasticKeys: sql.raw(`"${schema}".kms_elastic_keys`),
     materialKeys: sql.raw(`"${schema}".kms_material_keys`),
+    importWrappingKeys: sql.raw(`"${schema}".kms_import_wrapping_keys`),
   };
 }

@@ -12,7 +12,7 @@ export async function encrypt(
   options: { context?: string; cty?: string; operation?: 'encrypt' | 'generate' } = {},
 ): Promise<string> {
   const { key, algorithm } = await encryptionKey(ctx, elasticKeyId);
-  const material = await usableMaterial(ctx, key);
+  const material = await usableMaterial(ctx, key, undefined, 'public');
   const jwe = await encryptJwe(plaintext, material.jwk, {
     alg: algorithm.alg,
     enc: algorithm.enc,

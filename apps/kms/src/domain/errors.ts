@@ -34,3 +34,31 @@ export const keyUsageMismatch = (needed: 'enc' | 'sig'): ValidationError =>
 
 export const providerUnsupported = (): ValidationError =>
   new ValidationError('Only the "Internal" provider is supported.', { code: 'provider_unsupported' });
+
+export const materialKeyPublicOnly = (): ConflictError =>
+  new ConflictError('material_key_public_only', {
+    detail:
+      'This material key was imported as a public key only: it encrypts and verifies, but cannot decrypt or sign.',
+  });
+
+export const clearKeyImportRefused = (): ValidationError =>
+  new ValidationError(
+    'A private or secret key is never accepted in clear. Wrap it to the import wrapping key ' +
+      '(GET /elastickey/{id}/wrappingkey) as a JWE RSA-OAEP-256 / A256GCM and send {"jwe": ...}; ' +
+      '{"jwk": ...} takes a public key only.',
+    { code: 'clear_key_import_refused' },
+  );
+
+export const wrappedKeyAlgorithmUnsupported = (): ValidationError =>
+  new ValidationError('A wrapped key must be a JWE with alg RSA-OAEP-256 and enc A256GCM.', {
+    code: 'wrapped_key_algorithm_unsupported',
+  });
+
+export const wrappingKeyUnknown = (): ValidationError =>
+  new ValidationError(
+    "The JWE's kid does not name this tenant's import wrapping key: wrap to the key from GET /elastickey/{id}/wrappingkey.",
+    { code: 'wrapping_key_unknown' },
+  );
+
+export const wrappedKeyInvalid = (reason: string): ValidationError =>
+  new ValidationError(`The wrapped key was refused. ${reason}`, { code: 'wrapped_key_invalid' });

@@ -1,14 +1,18 @@
 /**
  * Material key use cases: generate (a rotation), import, read, list, revoke, and loading the usable
- * key for a crypto operation. Private and secret material exists in clear only in memory.
+ * key for a crypto operation. Private and secret material exists in clear only in memory: an import
+ * takes it wrapped to the tenant's import wrapping key, or takes a public key alone (a version that
+ * encrypts and verifies, never decrypts or signs).
  */
 import { AppError, ConflictError, uuidv7 } from '@cryptoutil/infra';
 import {
   generateJwk,
+  hasPrivateMembers,
   keySpecFor,
   parseKeyAlgorithm,
   publicJwk,
   validateImportedJwk,
+  validateImportedPublicJwk,
   type JWK,
   type KeyAlgorithm,
   type KeySpec,
@@ -27,13 +31,16 @@ import type { Page, PageRequest } from '../data/paging.js';
 import { nextStatus } from './elastic-key-status.js';
 import { getElasticKey } from './elastic-key.js';
 import {
+  clearKeyImportRefused,
   elasticKeyNotFound,
   importNotAllowed,
   materialKeyNotFound,
+  materialKeyPublicOnly,
   materialKeyRevoked,
   noUsableMaterialKey,
   versioningNotAllowed,
 } from './errors.js';
+import { importWrappingPublicJwk, unwrapImportedKey } from './import-wrapping-key.js';
 import type { KmsContext } from './kms-context.js';
 
 type NewMaterialKey = MaterialKeyRecord & { contentKeyId: string };
@@ -43,7 +50,7 @@ async function sealedMaterial(
   elasticKeyId: string,
   jwk: JWK,
   algorithm: KeyAlgorithm,
-  origin: 'generate' | 'import',
+  origin: 'generate' | 'import' | 'import_public',
 ): Promise<NewMaterialKey> {
   const id = uuidv7();
   const keyed: JWK = {
@@ -62,9 +69,10 @@ async function sealedMaterial(
     jwe,
     clearPublic: pub ? JSON.stringify(pub) : null,
     generateDate: origin === 'generate' ? now : null,
-    importDate: origin === 'import' ? now : null,
+    importDate: origin === 'generate' ? null : now,
     expirationDate: null,
     revocationDate: null,
+    publicOnly: origin === 'import_public',
   };
 }
 
@@ -113,22 +121,39 @@ export async function generateMaterialKey(ctx: KmsContext, elasticKeyId: string)
   );
 }
 
+/**
+ * The public JWK to wrap a key to before importing it into this elastic key (the tenant's import wrapping
+ * key; `403 import_not_allowed` where importing is not, so no caller makes the KMS generate one for nothing).
+ */
+export async function importWrappingKeyFor(ctx: KmsContext, elasticKeyId: string): Promise<JWK> {
+  const key = await getElasticKey(ctx, elasticKeyId);
+  if (!key.importAllowed) throw importNotAllowed();
+  return importWrappingPublicJwk(ctx);
+}
+
+/** What an import sends: a key wrapped to the import wrapping key (JWE), or a public JWK alone. */
+export type MaterialKeyImport = { jwe: string } | { jwk: Record<string, unknown> };
+
 export async function importMaterialKey(
   ctx: KmsContext,
   elasticKeyId: string,
-  jwk: unknown,
+  input: MaterialKeyImport,
 ): Promise<MaterialKeyRecord> {
   const key = await getElasticKey(ctx, elasticKeyId);
   if (!key.importAllowed) throw importNotAllowed();
   assertCanAddVersion(key, 'material_imported');
   const algorithm = parseKeyAlgorithm(key.algorithm);
-  const material = validateImportedJwk(jwk, keySpecFor(algorithm));
-  return addVersion(
-    ctx,
-    elasticKeyId,
-    await sealedMaterial(ctx, elasticKeyId, material, algorithm, 'import'),
-    'material_imported',
-  );
+  const spec = keySpecFor(algorithm);
+  let material: NewMaterialKey;
+  if ('jwe' in input) {
+    const jwk = validateImportedJwk(await unwrapImportedKey(ctx, input.jwe), spec);
+    material = await sealedMaterial(ctx, elasticKeyId, jwk, algorithm, 'import');
+  } else {
+    if (hasPrivateMembers(input.jwk)) throw clearKeyImportRefused();
+    const jwk = validateImportedPublicJwk(input.jwk, spec);
+    material = await sealedMaterial(ctx, elasticKeyId, jwk, algorithm, 'import_public');
+  }
+  return addVersion(ctx, elasticKeyId, material, 'material_imported');
 }
 
 export async function getMaterialKey(ctx: KmsContext, elasticKeyId: string, id: string): Promise<MaterialKeyRecord> {
@@ -161,11 +186,19 @@ export interface UsableMaterial {
   jwk: JWK;
 }
 
+/**
+ * Which half of the key an operation needs: decrypt and sign need the private (or secret) key, so a
+ * public-only version refuses them (`409 material_key_public_only`, also when it is the latest: never a
+ * silent fall back to an older version); encrypt and verify work with the public key alone.
+ */
+export type KeyPart = 'private' | 'public';
+
 /** The material key for an operation: the latest usable one, or the one named by `kid`. */
 export async function usableMaterial(
   ctx: KmsContext,
   key: ElasticKeyRecord,
   materialKeyId?: string,
+  part: KeyPart = 'private',
 ): Promise<UsableMaterial> {
   const record =
     materialKeyId === undefined
@@ -173,6 +206,7 @@ export async function usableMaterial(
       : await findMaterialKey(ctx.db, ctx.tables, key.id, materialKeyId);
   if (!record) throw materialKeyId === undefined ? noUsableMaterialKey() : materialKeyNotFound();
   if (record.revocationDate !== null || record.jwe === null) throw materialKeyRevoked();
+  if (part === 'private' && record.publicOnly) throw materialKeyPublicOnly();
   return { record, jwk: await ctx.barrier.unwrap(record.id, record.jwe) };
 }
 
@@ -185,10 +219,11 @@ export async function materialForKid(
   key: ElasticKeyRecord,
   kid: unknown,
   foreign: (detail: string) => Error,
+  part: KeyPart = 'private',
 ): Promise<UsableMaterial> {
   if (typeof kid !== 'string') throw foreign('The header has no kid.');
   try {
-    return await usableMaterial(ctx, key, kid);
+    return await usableMaterial(ctx, key, kid, part);
   } catch (error) {
     if (error instanceof AppError && error.code === 'material_key_not_found') {
       throw foreign('It was not made with this elastic key.');

@@ -18,6 +18,7 @@ export async function verify(ctx: KmsContext, elasticKeyId: string, jws: string)
     key,
     jwsHeader(jws).kid,
     (detail) => new InvalidJwsError(`JWS: ${detail}`),
+    'public',
   );
   const { payload } = await verifyJws(jws, material.jwk, algorithm.alg);
   countCryptoOperation('verify', key.algorithm);

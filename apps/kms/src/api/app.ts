@@ -1,8 +1,9 @@
 /**
  * The public listener's Express app: security defaults, the same resource routers under
  * `/service/api/v1` (machine clients: bearer, Basic, API key, client certificate) and `/browser/api/v1`
- * (browser: login session cookie plus CSRF token), optional extra routes (OpenAPI, Swagger UI), and
- * problem+json for everything that goes wrong.
+ * (browser: login session cookie plus CSRF token), the Vault Transit compatible router under `/v1/transit`
+ * (its own error shape), optional extra routes (OpenAPI, Swagger UI), and problem+json for everything else
+ * that goes wrong.
  */
 import express, { Router, type Express, type RequestHandler } from 'express';
 import { applySecurityDefaults, notFoundHandler, problemHandler, type AuditLog, type Logger } from '@cryptoutil/infra';
@@ -12,6 +13,8 @@ import { cryptoRouter } from './crypto.js';
 import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { tenantSelection } from './tenant-selection.js';
+import { VAULT_TRANSIT_PREFIX } from './access.js';
+import { vaultTokenCredential, vaultTransitErrors, vaultTransitRouter } from './vault-transit.js';
 import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
 import {
   limitsAfterAuthentication,
@@ -70,6 +73,11 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
         )
       : service,
   );
+  // Vault Transit compatibility: the same authentication, scopes, limits, audit and tenants, Vault's shapes.
+  const vault = Router().use(vaultTokenCredential(), trail, ...limitsBeforeAuthentication(limits));
+  if (options.access) vault.use(options.access);
+  vault.use(limitsAfterAuthentication(limits), tenantSelection(tenants), vaultTransitRouter());
+  app.use(VAULT_TRANSIT_PREFIX, vault, vaultTransitErrors(options.logger));
   app.use(notFoundHandler());
   app.use(problemHandler(options.logger ? { logger: options.logger } : {}));
   return app;

@@ -10,7 +10,7 @@ import nodeVault from 'node-vault';
 import request from 'supertest';
 import { compactDecrypt, importJWK } from 'jose';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
-import { hashPassword } from '@cryptoutil/infra';
+import { AuditLog, hashPassword } from '@cryptoutil/infra';
 import { TokenValidator } from '@cryptoutil/jose-authority';
 import { FakeIssuer } from '@cryptoutil/jose-authority/testing';
 import { VAULT_TRANSIT_ACCESS_RULES, accessControl } from '../src/api/access.js';
@@ -69,6 +69,7 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
     nodeVault({ endpoint, token, requestOptions: { ca: rootPem } } as Parameters<typeof nodeVault>[0]);
   const bearer = (scope: string, claims: Record<string, unknown> = {}) => issuer.token({ scope, ...claims });
   let vault: Vault;
+  let audit: AuditLog;
 
   beforeAll(async () => {
     const db = await database.open(KMS_MIGRATIONS);
@@ -89,12 +90,14 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
       apiKeys: [{ id: 'batch', keyHash: apiKeyHash, scopes: ['kms:encrypt'] }],
       certificates: [],
     });
+    audit = new AuditLog(db, 'kms');
     const tls = await testTls();
     rootPem = tls.rootPem;
     server = https.createServer(
       { cert: tls.chain, key: tls.key },
       createPublicApp(tenants, {
         access: accessControl({ authenticate, realm: 'kms', otherSchemes: ['ApiKey'] }),
+        audit,
       }),
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -301,6 +304,53 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
     const reader = client(await bearer('kms:decrypt'));
     const rewrap = await failure(reader.rewrapData({ name: 'orders', ciphertext: sealed.data.ciphertext }));
     expect(rewrap.response.statusCode).toBe(403);
+    // Audited like the native API: one record per call, the refusal with its code.
+    await audit.flush();
+    const recent = (await audit.list({}, { offset: 0, limit: 1000 })).slice(-3);
+    expect(recent.map((record) => [record.event, record.actor, record.outcome, record.reason])).toEqual([
+      ['kms.encrypt', 'api-key/batch', 'success', null],
+      ['kms.decrypt', 'api-key/batch', 'failure', 'insufficient_scope'],
+      ['kms.decrypt', expect.any(String), 'failure', 'insufficient_scope'],
+    ]);
+  });
+
+  it('reads bodies as JSON whatever their content type, as Vault does (Go client: none; curl -d: a form type)', async () => {
+    const token = await bearer('kms:encrypt');
+    const body = JSON.stringify({ plaintext: b64('from the vault CLI') });
+    // No Content-Type at all, like Vault's Go client (the vault CLI).
+    const bare = await new Promise<{ status: number; json: { data: { ciphertext: string } } }>((resolve, reject) => {
+      const { port } = server.address() as AddressInfo;
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          servername: 'localhost',
+          method: 'POST',
+          path: '/v1/transit/encrypt/orders',
+          ca: rootPem,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }),
+          );
+        },
+      );
+      req.on('error', reject);
+      req.setHeader('X-Vault-Token', token);
+      req.setHeader('Content-Length', Buffer.byteLength(body));
+      req.end(body);
+    });
+    expect(bare.status).toBe(200);
+    // `curl -d` sends application/x-www-form-urlencoded.
+    const curl = await request(server)
+      .post('/v1/transit/decrypt/orders')
+      .ca(rootPem)
+      .set('X-Vault-Token', await bearer('kms:decrypt'))
+      .type('form')
+      .send(JSON.stringify({ ciphertext: bare.json.data.ciphertext }));
+    expect([curl.status, text(curl.body.data.plaintext)]).toEqual([200, 'from the vault CLI']);
   });
 
   it("keeps tenants apart: another tenant's caller does not find the key", async () => {
@@ -323,6 +373,8 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
     expect([unknown.response.statusCode, unknown.message]).toEqual([400, 'unknown key type rot13']);
     const chacha = await failure(vault.write('transit/keys/odd', { type: 'chacha20-poly1305' }));
     expect(chacha.message).toMatch(/^key type chacha20-poly1305 is not supported/);
+    const badName = await failure(vault.write('transit/keys/-odd-', {}));
+    expect(badName.message).toMatch(/^invalid key name/);
     const exportable = await failure(vault.write('transit/keys/odd', { type: 'aes256-gcm96', exportable: true }));
     expect(exportable.response.statusCode).toBe(400);
     const path = await failure(vault.write('transit/hmac/orders', { input: b64('x') }));

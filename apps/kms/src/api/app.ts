@@ -14,7 +14,7 @@ import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { tenantSelection } from './tenant-selection.js';
 import { VAULT_TRANSIT_PREFIX } from './access.js';
-import { vaultTokenCredential, vaultTransitErrors, vaultTransitRouter } from './vault-transit.js';
+import { vaultBodiesAreJson, vaultTokenCredential, vaultTransitErrors, vaultTransitRouter } from './vault-transit.js';
 import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
 import {
   limitsAfterAuthentication,
@@ -43,6 +43,8 @@ export interface PublicAppOptions {
 
 export function createPublicApp(tenants: TenantDirectory, options: PublicAppOptions = {}): Express {
   const app = express();
+  // Before the body parsers: Vault clients send JSON without (or with another) content type.
+  app.use(VAULT_TRANSIT_PREFIX, vaultBodiesAreJson());
   applySecurityDefaults(app, {
     rawTypes: ['application/jose'],
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),

@@ -43,6 +43,17 @@ export function authorizationForVaultToken(token: string): string {
   return `Bearer ${token}`;
 }
 
+/**
+ * Vault reads every request body as JSON whatever its content type (its Go client sends none, `curl -d`
+ * sends a form type), so on this prefix a body is declared JSON before the app's body parsers run.
+ */
+export function vaultBodiesAreJson(): RequestHandler {
+  return (req, _res, next) => {
+    if (hasBody(req) && !req.is('application/json')) req.headers['content-type'] = 'application/json';
+    next();
+  };
+}
+
 /** First on the router: Vault-shaped errors from here on, and `X-Vault-Token` as the request's credential. */
 export function vaultTokenCredential(): RequestHandler {
   return (req, res, next) => {
@@ -175,7 +186,7 @@ const schemas = {
 function vaultBody<T extends z.ZodObject>(req: Request, schema: T): { body: z.infer<T>; warnings: string[] } {
   const raw: unknown = req.body ?? (hasBody(req) ? undefined : {});
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || Buffer.isBuffer(raw)) {
-    throw new ValidationError('the request body must be a JSON object sent as application/json', {
+    throw new ValidationError('the request body must be a JSON object', {
       code: 'invalid_body',
     });
   }

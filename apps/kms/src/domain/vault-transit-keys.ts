@@ -50,6 +50,9 @@ function refuseUnsupported(options: CreateTransitKeyOptions): void {
   }
 }
 
+/** Vault's key name rule (`GenericNameRegex`), within the elastic key name's 255 characters. */
+const KEY_NAME = /^\w(?:[\w.@-]{0,253}\w)?$/;
+
 /**
  * `POST transit/keys/:name`: creates the elastic key with the type's JOSE algorithm. Like Vault, an
  * existing key of that name is returned as it is (`created: false`, and the router adds Vault's warning).
@@ -60,6 +63,14 @@ export async function createTransitKey(
   type: string,
   options: CreateTransitKeyOptions = {},
 ): Promise<{ key: ElasticKeyRecord; created: boolean }> {
+  if (!KEY_NAME.test(name)) {
+    throw new ValidationError(
+      'invalid key name: letters, digits, _ . @ - (up to 255), starting and ending with a letter or digit',
+      {
+        code: 'invalid_name',
+      },
+    );
+  }
   const algorithm = joseAlgorithmFor(type);
   refuseUnsupported(options);
   const existing = await findTransitKey(ctx, name);

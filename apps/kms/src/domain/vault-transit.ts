@@ -41,7 +41,7 @@ const UNSUPPORTED_TYPES: Record<string, string> = {
 /** The JOSE algorithm for a Vault key type; unknown and unsupported types are refused as Vault words it. */
 export function joseAlgorithmFor(type: string): string {
   if (Object.hasOwn(VAULT_KEY_TYPES, type)) return VAULT_KEY_TYPES[type as VaultKeyType];
-  const reason = UNSUPPORTED_TYPES[type];
+  const reason = Object.hasOwn(UNSUPPORTED_TYPES, type) ? UNSUPPORTED_TYPES[type] : undefined;
   throw new ValidationError(reason ? `key type ${type} is not supported: ${reason}` : `unknown key type ${type}`, {
     code: 'vault_key_type_unsupported',
   });

@@ -343,9 +343,9 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
       req.end(body);
     });
     expect(bare.status).toBe(200);
-    // `curl -d` sends application/x-www-form-urlencoded.
+    // `curl -d` sends application/x-www-form-urlencoded; the vault CLI writes with PUT.
     const curl = await request(server)
-      .post('/v1/transit/decrypt/orders')
+      .put('/v1/transit/decrypt/orders')
       .ca(rootPem)
       .set('X-Vault-Token', await bearer('kms:decrypt'))
       .type('form')

@@ -14,7 +14,13 @@ import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { tenantSelection } from './tenant-selection.js';
 import { VAULT_TRANSIT_PREFIX } from './access.js';
-import { vaultBodiesAreJson, vaultTokenCredential, vaultTransitErrors, vaultTransitRouter } from './vault-transit.js';
+import {
+  vaultBodiesAreJson,
+  vaultPutIsPost,
+  vaultTokenCredential,
+  vaultTransitErrors,
+  vaultTransitRouter,
+} from './vault-transit.js';
 import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
 import {
   limitsAfterAuthentication,
@@ -76,7 +82,7 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
       : service,
   );
   // Vault Transit compatibility: the same authentication, scopes, limits, audit and tenants, Vault's shapes.
-  const vault = Router().use(vaultTokenCredential(), trail, ...limitsBeforeAuthentication(limits));
+  const vault = Router().use(vaultPutIsPost(), vaultTokenCredential(), trail, ...limitsBeforeAuthentication(limits));
   if (options.access) vault.use(options.access);
   vault.use(limitsAfterAuthentication(limits), tenantSelection(tenants), vaultTransitRouter());
   app.use(VAULT_TRANSIT_PREFIX, vault, vaultTransitErrors(options.logger));

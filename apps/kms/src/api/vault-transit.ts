@@ -54,6 +54,14 @@ export function vaultBodiesAreJson(): RequestHandler {
   };
 }
 
+/** Vault treats PUT as POST (its CLI writes with PUT): one method for the routes, access rules and audit. */
+export function vaultPutIsPost(): RequestHandler {
+  return (req, _res, next) => {
+    if (req.method === 'PUT') req.method = 'POST';
+    next();
+  };
+}
+
 /** First on the router: Vault-shaped errors from here on, and `X-Vault-Token` as the request's credential. */
 export function vaultTokenCredential(): RequestHandler {
   return (req, res, next) => {

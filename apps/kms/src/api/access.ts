@@ -13,15 +13,21 @@ import { hasBody } from './validation.js';
 export interface Operation {
   scope: KmsScope;
   sensitive: boolean;
+  /** Further scopes the operation needs too (Vault Transit rewrap: decrypt and encrypt). */
+  alsoScopes?: readonly KmsScope[];
 }
 
 type Rule = [method: string, path: RegExp, operation: Operation | ((req: Request) => Operation)];
 
 const ID = '[^/]+';
-const op = (scope: KmsScope, sensitive = true): Operation => ({ scope, sensitive });
+const op = (scope: KmsScope, sensitive = true, alsoScopes?: readonly KmsScope[]): Operation => ({
+  scope,
+  sensitive,
+  ...(alsoScopes ? { alsoScopes } : {}),
+});
 const route = (method: string, path: string, operation: Rule[2]): Rule => [
   method,
-  new RegExp(`^${path.replaceAll(':id', ID)}/?$`),
+  new RegExp(`^${path.replaceAll(':id', ID).replaceAll(':name', ID)}/?$`),
   operation,
 ];
 
@@ -49,14 +55,35 @@ export const ACCESS_RULES: readonly Rule[] = [
   route('POST', '/elastickey/:id/generate', op('kms:generate')),
 ];
 
+/** Where the Vault Transit compatible router is mounted (Vault's `/v1` API, mount path fixed at `transit`). */
+export const VAULT_TRANSIT_PREFIX = '/v1/transit';
+
+/** The Vault Transit paths (relative to `VAULT_TRANSIT_PREFIX`), with the native API's scope for each. */
+export const VAULT_TRANSIT_ACCESS_RULES: readonly Rule[] = [
+  route('POST', '/keys/:name', op('kms:pool:create')),
+  route('GET', '/keys/:name', op('kms:pool:read', false)),
+  route('POST', '/keys/:name/rotate', op('kms:key:rotate')),
+  route('POST', '/encrypt/:name', op('kms:encrypt')),
+  route('POST', '/decrypt/:name', op('kms:decrypt')),
+  // Decrypt then encrypt: both scopes (kms.md's kms:rewrap replaces this once it exists).
+  route('POST', '/rewrap/:name', op('kms:decrypt', true, ['kms:encrypt'])),
+  route('POST', '/datakey/(plaintext|wrapped)/:name', op('kms:generate')),
+  route('POST', '/sign/:name(/:name)?', op('kms:sign')),
+  route('POST', '/verify/:name(/:name)?', op('kms:verify', false)),
+];
+
 /** The operation of a request under an API prefix, or undefined for a path the API does not have. */
 export function operationOf(req: Request): Operation | undefined {
-  for (const [method, path, operation] of ACCESS_RULES) {
+  const rules = req.baseUrl === VAULT_TRANSIT_PREFIX ? VAULT_TRANSIT_ACCESS_RULES : ACCESS_RULES;
+  for (const [method, path, operation] of rules) {
     if (method === req.method && path.test(req.path))
       return typeof operation === 'function' ? operation(req) : operation;
   }
   return undefined;
 }
+
+/** `res.locals` flag of a router that shapes its own errors, so refusals go to its error handler. */
+export const OWN_ERROR_SHAPE = 'ownErrorShape';
 
 export interface AccessControlOptions {
   authenticate: Authenticate;
@@ -75,11 +102,15 @@ export function accessControl(options: AccessControlOptions): RequestHandler {
       const principal = await options.authenticate(req, { sensitive: operation.sensitive });
       // Known before the scope check, so a refusal is recorded against who asked.
       res.locals.principal = principal;
-      assertScope(principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
+      for (const scope of [operation.scope, ...(operation.alsoScopes ?? [])]) {
+        assertScope(principal.scopes, scope, KMS_SCOPE_IMPLICATIONS);
+      }
       next();
     } catch (error) {
       if (!(error instanceof TokenValidationError)) return next(error);
       res.locals.problemCode = error.code;
+      // A router with its own error shape (Vault Transit) answers the refusal in its error handler.
+      if (res.locals[OWN_ERROR_SHAPE] === true) return next(error);
       sendTokenError(req, res, error, options);
     }
   };

@@ -1,8 +1,9 @@
 /**
  * The public listener's Express app: security defaults, the same resource routers under
  * `/service/api/v1` (machine clients: bearer, Basic, API key, client certificate) and `/browser/api/v1`
- * (browser: login session cookie plus CSRF token), optional extra routes (OpenAPI, Swagger UI), and
- * problem+json for everything that goes wrong.
+ * (browser: login session cookie plus CSRF token), the Vault Transit compatible router under `/v1/transit`
+ * (its own error shape), optional extra routes (OpenAPI, Swagger UI), and problem+json for everything else
+ * that goes wrong.
  */
 import express, { Router, type Express, type RequestHandler } from 'express';
 import { applySecurityDefaults, notFoundHandler, problemHandler, type AuditLog, type Logger } from '@cryptoutil/infra';
@@ -13,6 +14,14 @@ import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { wrappingKeyRouter } from './wrapping-key.js';
 import { tenantSelection } from './tenant-selection.js';
+import { VAULT_TRANSIT_PREFIX } from './access.js';
+import {
+  vaultBodiesAreJson,
+  vaultPutIsPost,
+  vaultTokenCredential,
+  vaultTransitErrors,
+  vaultTransitRouter,
+} from './vault-transit.js';
 import { browserAccess, browserSessionRouter, type BrowserSessionOptions } from './browser-session.js';
 import { identityLoginRouter } from './identity-login.js';
 import {
@@ -42,6 +51,8 @@ export interface PublicAppOptions {
 
 export function createPublicApp(tenants: TenantDirectory, options: PublicAppOptions = {}): Express {
   const app = express();
+  // Before the body parsers: Vault clients send JSON without (or with another) content type.
+  app.use(VAULT_TRANSIT_PREFIX, vaultBodiesAreJson());
   applySecurityDefaults(app, {
     // Form bodies arrive raw: only the back-channel logout endpoint reads one (identity-login.ts).
     rawTypes: ['application/jose', 'application/x-www-form-urlencoded'],
@@ -80,6 +91,11 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
         )
       : service,
   );
+  // Vault Transit compatibility: the same authentication, scopes, limits, audit and tenants, Vault's shapes.
+  const vault = Router().use(vaultPutIsPost(), vaultTokenCredential(), trail, ...limitsBeforeAuthentication(limits));
+  if (options.access) vault.use(options.access);
+  vault.use(limitsAfterAuthentication(limits), tenantSelection(tenants), vaultTransitRouter());
+  app.use(VAULT_TRANSIT_PREFIX, vault, vaultTransitErrors(options.logger));
   app.use(notFoundHandler());
   app.use(problemHandler(options.logger ? { logger: options.logger } : {}));
   return app;

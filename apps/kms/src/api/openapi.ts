@@ -11,6 +11,12 @@ import { DATA_KEY_ALGORITHMS, KEY_ALGORITHM_NAMES } from '@cryptoutil/jose-autho
 import { ELASTIC_KEY_SORT_FIELDS } from '../data/elastic-key-repository.js';
 import { MATERIAL_KEY_SORT_FIELDS } from '../data/material-key-repository.js';
 import { ELASTIC_KEY_STATUSES } from '../domain/elastic-key-status.js';
+import {
+  VAULT_TOKEN_SECURITY_SCHEME,
+  VAULT_TRANSIT_SCHEMAS,
+  VAULT_TRANSIT_TAG,
+  vaultTransitPaths,
+} from './openapi-vault-transit.js';
 
 /** A JSON object shaped as an OpenAPI 3.1 document (kept untyped: it is only ever serialized). */
 export type OpenApiDocument = Record<string, unknown>;
@@ -889,6 +895,8 @@ Scopes: \`kms:admin\` ⊇ \`kms:write\` ⊇ \`kms:read\`, plus per operation \`k
 tenant comes from the credential; a caller with several tenants picks one with the \`X-Tenant-ID\` header
 (a canonical UUIDv4 that must be one of its own; otherwise \`403 tenant_forbidden\`, malformed \`400\`).
 
+Vault clients use the **Vault Transit compatibility** paths under \`/v1/transit\` (\`X-Vault-Token\`, Vault's shapes).
+
 JSON fields are snake_case; ids are UUIDv7. Every error is \`application/problem+json\` (RFC 9457) with a stable
 \`code\`. Bodies over the configured limit (default 1 MiB) are \`413\`.`;
 
@@ -917,11 +925,12 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
         name: 'Browser session',
         description: 'Sign in on the browser API; then pick the `/browser/api/v1` server for the other operations.',
       },
+      VAULT_TRANSIT_TAG,
     ],
     security: [{ basic: [] }, { bearer: [] }, { apiKey: [] }, { session: [] }],
-    paths: { ...sessionPaths(), ...paths() },
+    paths: { ...sessionPaths(), ...paths(), ...vaultTransitPaths() },
     components: {
-      schemas,
+      schemas: { ...schemas, ...VAULT_TRANSIT_SCHEMAS },
       responses,
       parameters,
       requestBodies,
@@ -947,6 +956,7 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
             'The browser API session, set by `POST /login`; state-changing calls also need `X-CSRF-Token` ' +
             '(Swagger UI sends it after a login made here).',
         },
+        vaultToken: VAULT_TOKEN_SECURITY_SCHEME,
       },
     },
   };

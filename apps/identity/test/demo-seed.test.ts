@@ -16,7 +16,10 @@ describeEachDatabase('Identity demo seed', (db) => {
     const database = await db.open([...IDENTITY_MIGRATIONS, ...OIDC_MIGRATIONS]);
     const seed = await readDemoSeed(SEED);
     const first = await applyDemoSeed(database, seed, { reset: false });
-    expect(first).toEqual({ users: ['demo-admin', 'demo-user'], clients: ['kms-service', 'demo-spa', 'demo-web'] });
+    expect(first).toEqual({
+      users: ['demo-admin', 'demo-user'],
+      clients: ['kms-service', 'demo-spa', 'demo-web', 'demo-cli'],
+    });
     expect(await applyDemoSeed(database, seed, { reset: false })).toEqual({ users: [], clients: [] });
     const service = await findClient(database, 'kms-service');
     expect(service?.secretHash).toMatch(/^\$pbkdf2-sha256\$i=600000\$/);

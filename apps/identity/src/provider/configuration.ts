@@ -17,6 +17,7 @@ import {
   isDatabaseUnavailable,
   problemBody,
   type Database,
+  type RateLimiter,
 } from '@cryptoutil/infra';
 import type { JWK } from '@cryptoutil/jose-authority';
 import type { IdentityConfig } from '../config.js';
@@ -30,6 +31,7 @@ import { tlsClientAuth } from './tls-client-auth.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
 import { countTokensIssued } from '../domain/identity-metrics.js';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../interactions/views.js';
+import { deviceFlowExtras, deviceFlowFeature } from './device-flow.js';
 
 /** Client metadata: this client's access tokens for resource servers live this many seconds. */
 export const ACCESS_TOKEN_TTL = 'access_token_ttl';
@@ -47,6 +49,8 @@ export interface ProviderOptions {
   db: Database;
   adapter: AdapterFactory;
   signingKeys: JWK[];
+  /** Device-flow polls, one per interval per device code (`slow_down` beyond). */
+  devicePolls: RateLimiter;
 }
 
 /** Clients come from our table: their metadata, with the secret hash as `client_secret`. */
@@ -119,6 +123,7 @@ export function createProvider(options: ProviderOptions): Provider {
       RefreshToken: tokens.refresh_token_ttl_seconds,
       AuthorizationCode: tokens.authorization_code_ttl_seconds,
       Session: tokens.session_ttl_seconds,
+      DeviceCode: config.device_flow.user_code_ttl_seconds,
       Interaction: 3600,
       Grant: 30 * 24 * 3600,
     },
@@ -138,6 +143,7 @@ export function createProvider(options: ProviderOptions): Provider {
       revocation: { enabled: true },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      deviceFlow: deviceFlowFeature(),
       // Logout pages in the shared look (no inline style or script; the provider's form posts the choice).
       rpInitiatedLogout: {
         enabled: true,
@@ -187,6 +193,7 @@ export function createProvider(options: ProviderOptions): Provider {
   };
   const provider = new Provider(options.issuer, configuration);
   verifyHashedClientSecrets(provider);
+  deviceFlowExtras(provider, { intervalSeconds: config.device_flow.poll_interval_seconds, polls: options.devicePolls });
   // A path or method the provider does not serve is a problem+json 404 like everywhere else (not Koa's text).
   provider.use(async (ctx, next) => {
     await next();

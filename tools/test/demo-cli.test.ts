@@ -148,6 +148,8 @@ describe('the demo CLI', () => {
         expect([run.code, run.stderr]).toEqual([0, '']);
         expect(run.stdout).toContain(`To sign in, open ${running.identity!.publicUrl}/device`);
         expect(run.stdout).toMatch(/… waiting for approval \(poll 1, next in 5 s, \d+:\d\d left\)/);
+        // Polling at the advertised interval is never told to slow down.
+        expect(run.stdout).not.toContain('slow');
         expect(run.stdout).toMatch(
           new RegExp(
             `✓ step 1/${steps} \\[identity\\] device login \\(demo-cli\\): approve in a browser — tokens for `,

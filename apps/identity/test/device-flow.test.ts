@@ -110,12 +110,17 @@ describeEachDatabase('device authorization grant', (db) => {
       expect([again.status, again.body.error]).toEqual([400, 'invalid_grant']);
     });
 
-    it('is told access_denied when the person denies, and expired_token once the code expired', async () => {
+    it('is told access_denied when the person denies (at the code or at consent), expired_token once the code expired', async () => {
       const denied = await deviceAuthorization(t);
       const page = await approveDevice(t, denied.user_code, { deny: true });
       expect([page.status, page.html]).toEqual([200, expect.stringContaining('Device not connected')]);
       const refused = await pollDevice(t, denied.device_code);
       expect([refused.status, refused.body.error]).toEqual([400, 'access_denied']);
+      // Signed in, then "Deny" on the consent page: the same.
+      const declined = await deviceAuthorization(t);
+      const consent = await approveDevice(t, declined.user_code, { denyConsent: true });
+      expect([consent.status, consent.html]).toEqual([200, expect.stringContaining('Device not connected')]);
+      expect((await pollDevice(t, declined.device_code)).body.error).toBe('access_denied');
 
       const late = await deviceAuthorization(t);
       await expire(late.user_code);

@@ -65,12 +65,12 @@ export async function enterUserCode(
 
 /**
  * The whole approval: code, confirmation, sign-in as `username`, consent; `deny` refuses at the
- * confirmation instead. Returns the last page.
+ * confirmation instead, `denyConsent` on the consent page after signing in. Returns the last page.
  */
 export async function approveDevice(
   t: TestIdentity,
   userCode: string,
-  options: { deny?: boolean; username?: string; password?: string } = {},
+  options: { deny?: boolean; denyConsent?: boolean; username?: string; password?: string } = {},
 ): Promise<PageVisit> {
   const { browser, page } = await enterUserCode(t, userCode);
   expect([page.status, page.html]).toEqual([200, expect.stringContaining('Connect this device?')]);
@@ -87,6 +87,11 @@ export async function approveDevice(
   });
   html = await signedIn.response.text();
   expect(html).toContain('Allow access?');
+  if (options.denyConsent) {
+    const abort = /<a href="([^"]+\/abort)">Deny<\/a>/.exec(html)?.[1] ?? '';
+    const denied = await browser.follow(new URL(abort, t.identity.issuer).toString());
+    return { status: denied.response.status, html: await denied.response.text(), url: denied.url };
+  }
   const consented = await browser.follow(new URL(formAction(html), t.identity.issuer).toString(), {
     form: { csrf: formValue(html, 'csrf') },
   });

@@ -160,6 +160,7 @@ describeEachDatabase('device authorization grant', (db) => {
       expect(html).toContain(`value="${device.user_code}"`);
       expect(html).not.toContain('<script');
       expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+      expect(res.headers.get('cache-control')).toBe('no-store');
     });
 
     it('refuse a form without the provider’s xsrf value, with or without a session', async () => {

@@ -39,7 +39,9 @@ function xsrfOf(ctx: KoaContextWithOIDC): string {
   return typeof secret === 'string' ? secret : '';
 }
 
+/** A device page: never cached (its form carries the session's xsrf value). */
 function html(ctx: KoaContextWithOIDC, status: number, body: string): void {
+  ctx.set('Cache-Control', 'no-store');
   ctx.status = status;
   ctx.type = 'html';
   ctx.body = body;

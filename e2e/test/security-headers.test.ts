@@ -72,6 +72,12 @@ describe('security headers on every response of both products', () => {
     await visit('Identity login page (HTML)', new URL(login!, identity).toString(), { headers: { cookie } });
     await visit('Identity error page (HTML)', `${identity}/auth?client_id=no-such-client&response_type=code`);
     await visit('Identity logout page (HTML)', `${identity}/session/end`);
+    await visit('Identity device code page (HTML)', `${identity}/device`);
+    await visit('Identity device code refused (HTML)', `${identity}/device`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'user_code=BBBB-BBBB&xsrf=forged',
+    });
     await visit('Identity shared stylesheet', `${identity}/assets/cryptoutil.css`);
     await visit('Identity admin liveness', `${stack.identity.adminUrl}/admin/v1/livez`, {
       headers: { authorization: `Bearer ${stack.adminToken}` },
@@ -80,7 +86,7 @@ describe('security headers on every response of both products', () => {
   afterAll(async () => stack?.stop());
 
   it('sends HSTS, nosniff and a frame ban, and never X-Powered-By, on every response', () => {
-    expect(seen.length).toBe(17);
+    expect(seen.length).toBe(19);
     const missing = seen.flatMap(({ label, status, headers }) => {
       const problems: string[] = [];
       if (!/max-age=\d{7,}/.test(headers.get('strict-transport-security') ?? '')) problems.push('HSTS');
@@ -96,15 +102,23 @@ describe('security headers on every response of both products', () => {
   it('gives every HTML page a CSP without inline script, and keeps tokens and errors out of caches', () => {
     const html = seen.filter(({ headers }) => headers.get('content-type')?.startsWith('text/html'));
     expect(html.map(({ label }) => label)).toEqual(
-      expect.arrayContaining(['KMS console (HTML)', 'Identity login page (HTML)', 'Identity logout page (HTML)']),
+      expect.arrayContaining([
+        'KMS console (HTML)',
+        'Identity login page (HTML)',
+        'Identity logout page (HTML)',
+        'Identity device code page (HTML)',
+        'Identity device code refused (HTML)',
+      ]),
     );
     for (const { label, headers } of html) {
       const csp = headers.get('content-security-policy') ?? '';
       const scripts = /script-src ([^;]*)/.exec(csp)?.[1] ?? /default-src ([^;]*)/.exec(csp)?.[1] ?? '';
       expect([label, csp.length > 0, /'unsafe-inline'|\*/.test(scripts)]).toEqual([label, true, false]);
     }
-    const sensitive = seen.filter(({ label }) => /^KMS (list|oversized)|token error|login page/.test(label));
-    expect(sensitive).toHaveLength(5);
+    const sensitive = seen.filter(({ label }) =>
+      /^KMS (list|oversized)|token error|login page|device code page/.test(label),
+    );
+    expect(sensitive).toHaveLength(6);
     for (const { label, status, headers } of sensitive) {
       expect([label, status, headers.get('cache-control')]).toEqual([label, status, expect.stringMatching(/no-store/)]);
     }

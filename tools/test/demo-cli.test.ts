@@ -1,12 +1,15 @@
 /**
  * The demo CLI as users run it (`node tools/dist/demo/cli.js`, built by `pnpm test`): each command
- * against services it starts itself, exit codes, and a KMS that dies in the middle of `demo all`.
+ * against services it starts itself, exit codes, a KMS that dies in the middle of `demo all`, and the device
+ * login (`--device`) completing when a person approves the printed code in a browser.
  */
 import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { startDemoServices } from '../src/demo/services.js';
+import { FormBrowser, formAction, formValue } from '@cryptoutil/infra';
+import { fetchVia } from '../src/demo/http.js';
+import { startDemoServices, type DemoServices } from '../src/demo/services.js';
 import type { RunSummary } from '../src/demo/steps.js';
 
 const CLI = resolve(import.meta.dirname ?? '.', '../dist/demo/cli.js');
@@ -61,6 +64,8 @@ describe('the demo CLI', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frobnicate"[\s\S]*usage:/);
     expect((await demo(['kms', '--output', 'xml'])).code).toBe(2);
+    const device = await demo(['kms', '--device']);
+    expect([device.code, device.stderr]).toEqual([2, expect.stringContaining('--device is for "identity" and "all"')]);
     const help = await demo(['help']);
     expect([help.code, help.stdout]).toEqual([0, expect.stringContaining('--attach-kms <url>')]);
     // As `pnpm demo:kms -- --attach …` runs it: pnpm passes the `--` on, the options after it still count.
@@ -93,4 +98,70 @@ describe('the demo CLI', () => {
       await running.stop();
     }
   }, 120_000);
+
+  /** A person at the verification page: enters the code, confirms, signs in as demo-user, allows. */
+  async function approveInBrowser(running: DemoServices, verificationUri: string, userCode: string): Promise<string> {
+    const issuer = running.identity!.publicUrl;
+    const browser = new FormBrowser(fetchVia(running.dispatcher), issuer);
+    let html = await (await browser.follow(verificationUri)).response.text();
+    html = await (
+      await browser.follow(formAction(html), { form: { xsrf: formValue(html, 'xsrf'), user_code: userCode } })
+    ).response.text();
+    const confirm = { xsrf: formValue(html, 'xsrf'), user_code: formValue(html, 'user_code'), confirm: 'yes' };
+    html = await (await browser.follow(formAction(html), { form: confirm })).response.text();
+    const login = { csrf: formValue(html, 'csrf'), username: 'demo-user', password: 'demo-user-password' };
+    html = await (await browser.follow(new URL(formAction(html), issuer).toString(), { form: login })).response.text();
+    html = await (
+      await browser.follow(new URL(formAction(html), issuer).toString(), { form: { csrf: formValue(html, 'csrf') } })
+    ).response.text();
+    return html;
+  }
+
+  it.each([
+    ['identity', 'userinfo with the device access token — signed in as demo-user', 2],
+    ['all', 'encrypt and decrypt as the person', 3],
+  ])(
+    '"%s --device" prints the URL and code, polls while pending, and uses the person\'s token once a browser approves',
+    async (command, last, steps) => {
+      const running = await startDemoServices({ kms: command === 'all', identity: true }, 30_000);
+      try {
+        let verificationUri = '';
+        let userCode = '';
+        let approved: Promise<string> | undefined;
+        const attach =
+          command === 'all'
+            ? ['--attach-kms', running.kms!.publicUrl, '--attach-identity', running.identity!.publicUrl]
+            : ['--attach', running.identity!.publicUrl];
+        const run = await demo(
+          [command, '--device', ...attach, '--ca', running.caFile!],
+          // The person approves once the CLI shows it is waiting (so it polls while pending first).
+          (line) => {
+            verificationUri = /open (https:\/\/\S+\/device)$/.exec(line)?.[1] ?? verificationUri;
+            userCode =
+              /enter the code\s+([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})$/.exec(line)?.[1] ?? userCode;
+            if (line.includes('waiting for approval') && !approved) {
+              approved = approveInBrowser(running, verificationUri, userCode);
+            }
+          },
+        );
+        expect(await approved).toContain('Device connected');
+        expect([run.code, run.stderr]).toEqual([0, '']);
+        expect(run.stdout).toContain(`To sign in, open ${running.identity!.publicUrl}/device`);
+        expect(run.stdout).toMatch(/… waiting for approval \(poll 1, next in 5 s, \d+:\d\d left\)/);
+        // Polling at the advertised interval is never told to slow down.
+        expect(run.stdout).not.toContain('slow');
+        expect(run.stdout).toMatch(
+          new RegExp(
+            `✓ step 1/${steps} \\[identity\\] device login \\(demo-cli\\): approve in a browser — tokens for `,
+          ),
+        );
+        expect(run.stdout).toContain(`step ${steps}/${steps}`);
+        expect(run.stdout).toContain(last);
+        expect(run.stdout).toContain(`All steps passed: ${steps} passed, 0 failed, 0 skipped of ${steps}`);
+      } finally {
+        await running.stop();
+      }
+    },
+    120_000,
+  );
 });

@@ -66,12 +66,23 @@ export const identityConfigSchema = z.strictObject({
       token_per_client: rateLimitSchema.default({ burst: 200, per_second: 100 }),
       /** Token requests per client IP. */
       token_per_ip: rateLimitSchema.default({ burst: 400, per_second: 200 }),
+      /** Device-flow user codes entered per client IP (RFC 8628 §5.1: guessing a code must not pay). */
+      user_code_per_ip: rateLimitSchema.default({ burst: 10, per_second: 0.1 }),
     })
     .prefault({}),
   login: z
     .strictObject({
       max_failures: z.number().int().min(1).default(5),
       lockout_seconds: z.number().int().min(1).default(900),
+    })
+    .prefault({}),
+  /** Device authorization grant (RFC 8628) for CLIs and devices without a browser. */
+  device_flow: z
+    .strictObject({
+      /** How long a device code and its user code stay valid. */
+      user_code_ttl_seconds: z.number().int().min(60).max(1800).default(600),
+      /** The polling interval a client is told; polling faster is answered `slow_down`. */
+      poll_interval_seconds: z.number().int().min(1).max(60).default(5),
     })
     .prefault({}),
   telemetry: telemetryConfigSchema,

@@ -32,6 +32,7 @@ import {
   limiterFrom,
   auditAdminRouter,
   sharedStylesheet,
+  sharedTokenBucketLimiter,
   swaggerRouter,
   type Database,
   type Logger,
@@ -45,6 +46,7 @@ import { OIDC_MIGRATIONS } from './data/oidc-schema.js';
 import { deleteExpiredRevocations } from './data/revoked-token-repository.js';
 import { IDENTITY_MIGRATIONS } from './data/schema.js';
 import { applyDemoSeed, readDemoSeed } from './domain/demo-seed.js';
+import { credentialSealer } from './domain/credential-sealer.js';
 import { auditProviderEvents } from './provider/audit-events.js';
 import {
   atRestKey,
@@ -56,6 +58,7 @@ import {
 } from './domain/signing-keys.js';
 import { relyingPartyRouter } from './demo/relying-party.js';
 import { interactionRouter } from './interactions/routes.js';
+import { limitUserCodes } from './interactions/user-code-limit.js';
 import { adminAuth } from './api/admin-auth.js';
 import { openApiDocument } from './api/openapi.js';
 import { clientsRouter } from './api/clients.js';
@@ -114,7 +117,8 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   }
   const db = await openDatabase(config.database);
   await migrate(db, [...IDENTITY_MIGRATIONS, ...OIDC_MIGRATIONS]);
-  const converted = await hashStoredCredentials(db);
+  const sealer = credentialSealer(atRestKey(config.secrets.signing_key_encryption, 'device-codes'));
+  const converted = await hashStoredCredentials(db, sealer);
   if (converted > 0) logger.info('stored tokens converted to hashed ids', { rows: converted });
   if (options.demoSeed) {
     const report = await applyDemoSeed(db, await readDemoSeed(options.demoSeed.path), {
@@ -157,20 +161,25 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
 
   const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
   const audit = new AuditLog(db, 'identity');
-  let provider = auditProviderEvents(
-    createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys, outgoingFetch }),
-    audit,
-    logger,
-  );
+  const devicePolls = sharedTokenBucketLimiter(db, {
+    name: 'device_poll',
+    capacity: 1,
+    refillPerSecond: 1 / config.device_flow.poll_interval_seconds,
+  });
+  const providerOptions = {
+    config,
+    issuer,
+    db,
+    adapter: oidcAdapterFactory(db, { sealer }),
+    devicePolls,
+    outgoingFetch,
+  };
+  let provider = auditProviderEvents(createProvider({ ...providerOptions, signingKeys: keys.keys }), audit, logger);
   let handler = provider.callback();
   const currentProvider = () => provider;
   const reload = async () => {
     keys = await loadSigningKeys(db, wrapping);
-    provider = auditProviderEvents(
-      createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys, outgoingFetch }),
-      audit,
-      logger,
-    );
+    provider = auditProviderEvents(createProvider({ ...providerOptions, signingKeys: keys.keys }), audit, logger);
     handler = provider.callback();
   };
   // Whether another instance rotated (one small query; concurrent callers share it).
@@ -232,6 +241,8 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   );
   // Every answer carries the page policy: pages need nothing more, and JSON or a redirect body needs nothing.
   publicApp.use(PAGE_CSP);
+  // Guessing device-flow user codes (RFC 8628 §5.1): the refusal is a page like the others.
+  publicApp.post('/device', limitUserCodes(limiterFrom(limits.user_code_per_ip, { db, name: 'user_code_per_ip' })));
   publicApp.use(
     interactionRouter({
       provider: currentProvider,
@@ -322,6 +333,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     async close() {
       clearInterval(sweep);
       clearInterval(keySync);
+      devicePolls.close();
       await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
       await outgoingAgent.close();
       await audit.flush();

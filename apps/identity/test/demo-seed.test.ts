@@ -18,7 +18,7 @@ describeEachDatabase('Identity demo seed', (db) => {
     const first = await applyDemoSeed(database, seed, { reset: false });
     expect(first).toEqual({
       users: ['demo-admin', 'demo-user'],
-      clients: ['kms-service', 'demo-spa', 'demo-web', 'kms-console'],
+      clients: ['kms-service', 'demo-spa', 'demo-web', 'kms-console', 'demo-cli'],
     });
     expect(await applyDemoSeed(database, seed, { reset: false })).toEqual({ users: [], clients: [] });
     const service = await findClient(database, 'kms-service');

@@ -3,6 +3,8 @@ import { sql } from 'drizzle-orm';
 import * as client from 'openid-client';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
 import { deleteExpiredOidcModels, oidcAdapterFactory } from '../src/data/oidc-adapter.js';
+import { credentialSealer } from '../src/domain/credential-sealer.js';
+import { atRestKey } from '../src/domain/signing-keys.js';
 import { OIDC_MIGRATIONS } from '../src/data/oidc-schema.js';
 import { IDENTITY_MIGRATIONS } from '../src/data/schema.js';
 import {
@@ -138,12 +140,13 @@ describeEachDatabase('Identity protocol extras and storage', (db) => {
   it('stores every model in the database and sweeps expired ones', async () => {
     const raw = await db.open([...IDENTITY_MIGRATIONS, ...OIDC_MIGRATIONS]);
     let clock = Date.now();
-    const adapter = oidcAdapterFactory(raw, { now: () => clock })('Session');
+    const sealer = credentialSealer(atRestKey('test-at-rest-key-0123456789abcdef0123', 'device-codes'));
+    const adapter = oidcAdapterFactory(raw, { sealer, now: () => clock })('Session');
     await adapter.upsert('s-1', { uid: 'u-1', accountId: 'a', grantId: 'g-1' }, 60);
     expect(await adapter.findByUid('u-1')).toMatchObject({ accountId: 'a' });
     await adapter.consume('s-1');
     expect((await adapter.find('s-1'))?.consumed).toEqual(expect.any(Number));
-    const codes = oidcAdapterFactory(raw, { now: () => clock })('DeviceCode');
+    const codes = oidcAdapterFactory(raw, { sealer, now: () => clock })('DeviceCode');
     await codes.upsert('d-1', { userCode: 'ABCD', grantId: 'g-1' }, 60);
     expect(await codes.findByUserCode('ABCD')).toMatchObject({ userCode: 'ABCD' });
     await codes.revokeByGrantId('g-1');

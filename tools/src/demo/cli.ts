@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { deviceSteps } from './device-steps.js';
 import { identitySteps } from './identity-steps.js';
 import { integrationSteps } from './integration-steps.js';
 import { kmsSteps } from './kms-steps.js';
@@ -32,6 +33,10 @@ options:
   --ca <file>                 the CA that attached services chain to (default .data/tls/root-ca.pem)
   --health-timeout <seconds>  how long to wait for readiness (default 30)
   --fail-fast                 stop at the first failed step (the rest count as skipped)
+  --device                    for "identity" and "all": instead of the walkthrough, sign in as a person with
+                              the device flow (RFC 8628): prints a URL and a code, waits while you approve
+                              in a browser (demo-user / demo-user-password), then uses the token at userinfo
+                              ("identity") or at the KMS ("all")
 `;
 
 class UsageError extends Error {}
@@ -46,6 +51,7 @@ interface Options {
   ca: string;
   healthTimeoutMs: number;
   failFast: boolean;
+  device: boolean;
 }
 
 function parse(argv: string[]): Options | 'help' | 'version' {
@@ -61,6 +67,7 @@ function parse(argv: string[]): Options | 'help' | 'version' {
       ca: { type: 'string', default: join(ROOT, '.data/tls/root-ca.pem') },
       'health-timeout': { type: 'string', default: '30' },
       'fail-fast': { type: 'boolean', default: false },
+      device: { type: 'boolean', default: false },
     },
   });
   const [command, ...extra] = positionals;
@@ -73,6 +80,7 @@ function parse(argv: string[]): Options | 'help' | 'version' {
   const seconds = Number(values['health-timeout']);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError('--health-timeout is a number of seconds');
   if (values.attach && command === 'all') throw new UsageError('for "all", use --attach-kms and --attach-identity');
+  if (values.device && command === 'kms') throw new UsageError('--device is for "identity" and "all"');
   return {
     command,
     output: values.output,
@@ -81,6 +89,7 @@ function parse(argv: string[]): Options | 'help' | 'version' {
     ca: values.ca,
     healthTimeoutMs: seconds * 1000,
     failFast: values['fail-fast'],
+    device: values.device,
   };
 }
 
@@ -101,9 +110,16 @@ async function services(options: Options): Promise<DemoServices> {
   );
 }
 
-function steps(command: Command, running: DemoServices): Step[] {
+function steps(options: Options, running: DemoServices): Step[] {
+  const { command } = options;
   const kms = running.kms?.publicUrl ?? '';
   const identity = running.identity?.publicUrl ?? '';
+  if (options.device) {
+    // The person reads the URL and code: on stdout, or on stderr when stdout carries the JSON summary.
+    const out = options.output === 'human' ? process.stdout : process.stderr;
+    const prompt = { write: (text: string) => void out.write(text), isTTY: out.isTTY === true };
+    return deviceSteps(running.dispatcher, identity, prompt, command === 'all' ? kms : undefined);
+  }
   return [
     ...(command !== 'identity' ? kmsSteps(running.dispatcher, kms) : []),
     ...(command !== 'kms' ? identitySteps(running.dispatcher, identity) : []),
@@ -164,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`ready: ${urls.filter(Boolean).join(', ')}\n`);
     }
     const summary = await runSteps(
-      steps(options.command, running),
+      steps(options, running),
       options.failFast,
       human ? humanObserver(process.stdout, process.env) : silentObserver,
     );

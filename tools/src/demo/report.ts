@@ -16,7 +16,7 @@ export function humanObserver(out: NodeJS.WriteStream, env: NodeJS.ProcessEnv): 
     `step ${index}/${total} [${phase}] ${name}`;
   return {
     started(index, total, step: Step) {
-      if (out.isTTY !== true) return;
+      if (out.isTTY !== true || step.interactive) return;
       let frame = 0;
       spinner = setInterval(() => {
         out.write(`\r${FRAMES[frame++ % FRAMES.length]} ${label(index, total, step.phase, step.name)}`);

@@ -6,6 +6,8 @@
 export interface Step {
   phase: 'kms' | 'identity' | 'integration';
   name: string;
+  /** The step talks to the person itself (the device login): no spinner over its lines. */
+  interactive?: boolean;
   /** Performs the operation and checks it; returns a short detail line for the report. */
   run: () => Promise<string | undefined>;
 }

@@ -6,9 +6,16 @@
 import type Provider from 'oidc-provider';
 import type { AuditLog, Logger } from '@cryptoutil/infra';
 import { presentedClientId, recordEvent } from '../domain/audit-event.js';
+import { USER_CODE_REFUSED } from './device-flow.js';
 
 interface EventContext {
-  oidc?: { client?: { clientId?: string }; params?: { grant_type?: unknown; client_id?: unknown } };
+  oidc?: {
+    client?: { clientId?: string };
+    params?: { grant_type?: unknown; client_id?: unknown };
+    route?: string;
+    session?: { accountId?: string };
+    deviceCode?: { clientId?: string };
+  };
   headers?: { authorization?: string };
 }
 
@@ -28,6 +35,8 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog, logger?
     recordEvent(audit, { event, actor: requestingClient(ctx), resource, reason });
   provider.on('grant.success', (ctx: EventContext) => append('identity.token.issued', ctx, null, grantType(ctx)));
   provider.on('grant.error', (ctx: EventContext, error: OAuthError) => {
+    // A device still waiting for its person polls every few seconds: that is no refusal worth a record.
+    if (error.error === 'authorization_pending') return;
     // A rotated refresh token presented again: oidc-provider revokes the whole grant (grant.revoked below).
     const reused = error.error_detail === 'refresh token already used';
     append(
@@ -59,7 +68,51 @@ export function auditProviderEvents(provider: Provider, audit: AuditLog, logger?
       error: error instanceof Error ? error.message : String(error),
     });
   });
+  auditDeviceFlow(provider, audit);
   return provider;
+}
+
+/** Maps the provider's names for a refused user code to the audit reason. */
+const USER_CODE_REASONS: Record<string, string> = {
+  NoCodeError: 'no_code',
+  NotFoundError: 'unknown_code',
+  ExpiredError: 'expired_code',
+  AlreadyUsedError: 'used_code',
+};
+
+/**
+ * Device authorization (RFC 8628): a device asked (the client), a person approved it (after signing in)
+ * or denied it, or a user code was refused. Never the device code or the user code.
+ */
+function auditDeviceFlow(provider: Provider, audit: AuditLog): void {
+  const deviceClient = (ctx: EventContext) => ctx.oidc?.client?.clientId ?? ctx.oidc?.deviceCode?.clientId ?? null;
+  provider.on('device_authorization.success', (ctx: EventContext) =>
+    recordEvent(audit, {
+      event: 'identity.device.requested',
+      actor: requestingClient(ctx),
+      resource: null,
+      reason: null,
+    }),
+  );
+  provider.on('authorization.success', (ctx: EventContext) => {
+    if (ctx.oidc?.route !== 'device_resume' && ctx.oidc?.route !== 'code_verification') return;
+    recordEvent(audit, {
+      event: 'identity.device.approved',
+      actor: ctx.oidc.session?.accountId ?? null,
+      resource: deviceClient(ctx),
+      reason: null,
+    });
+  });
+  // Our own event (see device-flow.ts): the provider's typings know only its own.
+  (provider as unknown as NodeJS.EventEmitter).on(USER_CODE_REFUSED, (ctx: EventContext, reason: string) => {
+    const denied = reason === 'AbortedError';
+    recordEvent(audit, {
+      event: denied ? 'identity.device.denied' : 'identity.device.user_code_refused',
+      actor: ctx.oidc?.session?.accountId ?? null,
+      resource: deviceClient(ctx),
+      reason: denied ? 'access_denied' : (USER_CODE_REASONS[reason] ?? reason.slice(0, 100)),
+    });
+  });
 }
 
 function grantType(ctx: EventContext | undefined): string {

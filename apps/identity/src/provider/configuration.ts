@@ -17,6 +17,7 @@ import {
   isDatabaseUnavailable,
   problemBody,
   type Database,
+  type RateLimiter,
 } from '@cryptoutil/infra';
 import type { JWK } from '@cryptoutil/jose-authority';
 import type { IdentityConfig } from '../config.js';
@@ -30,6 +31,7 @@ import { tlsClientAuth } from './tls-client-auth.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
 import { countTokensIssued } from '../domain/identity-metrics.js';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../interactions/views.js';
+import { deviceFlowExtras, deviceFlowFeature } from './device-flow.js';
 
 /** Client metadata: this client's access tokens for resource servers live this many seconds. */
 export const ACCESS_TOKEN_TTL = 'access_token_ttl';
@@ -61,6 +63,8 @@ export interface ProviderOptions {
   signingKeys: JWK[];
   /** Outgoing calls of the provider (back-channel logout): trust this CA besides the public ones. */
   outgoingFetch?: typeof fetch;
+  /** Device-flow polls, one per interval per device code (`slow_down` beyond). */
+  devicePolls: RateLimiter;
 }
 
 /** Clients come from our table: their metadata, with the secret hash as `client_secret`. */
@@ -137,6 +141,7 @@ export function createProvider(options: ProviderOptions): Provider {
       RefreshToken: tokens.refresh_token_ttl_seconds,
       AuthorizationCode: tokens.authorization_code_ttl_seconds,
       Session: tokens.session_ttl_seconds,
+      DeviceCode: config.device_flow.user_code_ttl_seconds,
       Interaction: 3600,
       Grant: 30 * 24 * 3600,
     },
@@ -156,6 +161,7 @@ export function createProvider(options: ProviderOptions): Provider {
       revocation: { enabled: true },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
+      deviceFlow: deviceFlowFeature(),
       // Logout pages in the shared look (no inline style or script; the provider's form posts the choice).
       // OIDC Back-Channel Logout 1.0: a logout posts a signed logout token to each client of the session
       // that registered a back-channel URI (the KMS ends its console sessions with it).
@@ -211,6 +217,7 @@ export function createProvider(options: ProviderOptions): Provider {
   };
   const provider = new Provider(options.issuer, configuration);
   verifyHashedClientSecrets(provider);
+  deviceFlowExtras(provider, { intervalSeconds: config.device_flow.poll_interval_seconds, polls: options.devicePolls });
   // A path or method the provider does not serve is a problem+json 404 like everywhere else (not Koa's text).
   provider.use(async (ctx, next) => {
     await next();

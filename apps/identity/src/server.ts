@@ -41,6 +41,7 @@ import type { IdentityConfig } from './config.js';
 import { deleteExpiredOidcModels, hashStoredCredentials, oidcAdapterFactory } from './data/oidc-adapter.js';
 import { OIDC_MIGRATIONS } from './data/oidc-schema.js';
 import { deleteExpiredRevocations } from './data/revoked-token-repository.js';
+import { deleteEndedRefreshRotations } from './data/refresh-rotation-repository.js';
 import { IDENTITY_MIGRATIONS } from './data/schema.js';
 import { applyDemoSeed, readDemoSeed } from './domain/demo-seed.js';
 import { auditProviderEvents } from './provider/audit-events.js';
@@ -298,6 +299,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     Promise.all([
       deleteExpiredOidcModels(db, now),
       deleteExpiredRevocations(db, now),
+      deleteEndedRefreshRotations(db, now),
       rotationDue(keys, rotationPeriodMs) ? rotate() : Promise.resolve(),
     ]).catch((error: unknown) => logger.error('identity maintenance failed', { error }));
   }, SWEEP_MS);

@@ -19,7 +19,10 @@ export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 export type AtRestKey = JWK & { kid: string };
 
 /** A key that encrypts data at rest (one per purpose), derived from the secret-file value. */
-export function atRestKey(secret: string, purpose: 'signing-keys' | 'totp-secrets' = 'signing-keys'): AtRestKey {
+export function atRestKey(
+  secret: string,
+  purpose: 'signing-keys' | 'totp-secrets' | 'refresh-successors' = 'signing-keys',
+): AtRestKey {
   const key = Buffer.from(
     hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'cryptoutil/identity', `${purpose}-at-rest`, 32),
   );

@@ -8,7 +8,9 @@ import Provider, {
   type Adapter,
   type AdapterFactory,
   type Configuration,
+  type CanBePromise,
   type KoaContextWithOIDC,
+  type TokenEndpointGrantContext,
 } from 'oidc-provider';
 import {
   AppError,
@@ -30,6 +32,8 @@ import { tlsClientAuth } from './tls-client-auth.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
 import { countTokensIssued } from '../domain/identity-metrics.js';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../interactions/views.js';
+import { atRestKey } from '../domain/signing-keys.js';
+import { refreshGrace, rotatesRefreshToken } from './refresh-grace.js';
 
 /** Client metadata: this client's access tokens for resource servers live this many seconds. */
 export const ACCESS_TOKEN_TTL = 'access_token_ttl';
@@ -109,7 +113,7 @@ export function createProvider(options: ProviderOptions): Provider {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'],
     responseTypes: ['code'],
     pkce: { required: () => true },
-    rotateRefreshToken: true,
+    rotateRefreshToken: rotatesRefreshToken,
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: {
@@ -185,7 +189,26 @@ export function createProvider(options: ProviderOptions): Provider {
       );
     },
   };
-  const provider = new Provider(options.issuer, configuration);
+  const grace = {
+    db,
+    graceSeconds: tokens.refresh_reuse_grace_seconds,
+    key: atRestKey(config.secrets.signing_key_encryption, 'refresh-successors'),
+  };
+  /**
+   * oidc-provider registers its built-in grants from its constructor through `registerGrantType`: the
+   * refresh_token grant is wrapped there with the reuse grace window (refresh-grace.ts).
+   */
+  class IdentityProvider extends Provider {
+    override registerGrantType<Params extends object>(
+      name: string,
+      handler: (ctx: TokenEndpointGrantContext<Params>) => CanBePromise<void>,
+      params?: string | readonly string[] | ReadonlySet<string>,
+      dupes?: string | readonly string[] | ReadonlySet<string>,
+    ): void {
+      super.registerGrantType(name, name === 'refresh_token' ? refreshGrace(grace, handler) : handler, params, dupes);
+    }
+  }
+  const provider = new IdentityProvider(options.issuer, configuration);
   verifyHashedClientSecrets(provider);
   // A path or method the provider does not serve is a problem+json 404 like everywhere else (not Koa's text).
   provider.use(async (ctx, next) => {

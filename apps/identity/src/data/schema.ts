@@ -2,7 +2,7 @@
  * Identity's own tables (oidc-provider's models live in `oidc-schema.ts`). Portable SQL: text ids and
  * ISO timestamps, JSON as text, 0/1 booleans. Secrets are only hashes; signing keys only JWEs.
  */
-import { auditMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
+import { auditMigration, auditSubjectMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
 
 export const IDENTITY_MIGRATIONS: readonly Migration[] = [
   {
@@ -74,4 +74,6 @@ CREATE TABLE identity_refresh_rotations (
 );
 CREATE INDEX identity_refresh_rotations_by_expiry ON identity_refresh_rotations (expires_at);`,
   },
+  // The audit record's `subject`: the user a token exchange (RFC 8693) acted for.
+  auditSubjectMigration('identity', '0006_audit_subject'),
 ];

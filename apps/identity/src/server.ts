@@ -61,7 +61,7 @@ import { clientsRouter } from './api/clients.js';
 import { usersRouter } from './api/users.js';
 import type { ClientMetadataValidator } from './domain/clients.js';
 import { createProvider } from './provider/configuration.js';
-import { jwtTokenEndpoints } from './provider/jwt-token-endpoints.js';
+import { activeAccessTokenClaims, jwtTokenEndpoints } from './provider/jwt-token-endpoints.js';
 
 export interface StartIdentityOptions {
   config: IdentityConfig;
@@ -152,8 +152,14 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
 
   const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
   const audit = new AuditLog(db, 'identity');
+  // Token exchange's subject tokens are checked like introspection checks them (keys synced on an unknown kid).
+  const activeAccessToken = (token: string) =>
+    activeAccessTokenClaims(
+      { db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys), syncKeys: syncSigningKeys },
+      token,
+    );
   let provider = auditProviderEvents(
-    createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys }),
+    createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys, activeAccessToken }),
     audit,
   );
   let handler = provider.callback();
@@ -161,7 +167,14 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
   const reload = async () => {
     keys = await loadSigningKeys(db, wrapping);
     provider = auditProviderEvents(
-      createProvider({ config, issuer, db, adapter: oidcAdapterFactory(db), signingKeys: keys.keys }),
+      createProvider({
+        config,
+        issuer,
+        db,
+        adapter: oidcAdapterFactory(db),
+        signingKeys: keys.keys,
+        activeAccessToken,
+      }),
       audit,
     );
     handler = provider.callback();

@@ -9,6 +9,8 @@ import Provider, {
   type AdapterFactory,
   type Configuration,
   type CanBePromise,
+  type Client,
+  type ResourceServer,
   type KoaContextWithOIDC,
   type TokenEndpointGrantContext,
 } from 'oidc-provider';
@@ -21,6 +23,7 @@ import {
   type Database,
 } from '@cryptoutil/infra';
 import type { JWK } from '@cryptoutil/jose-authority';
+import type { JWTPayload } from 'jose';
 import type { IdentityConfig } from '../config.js';
 import { findClient } from '../data/client-repository.js';
 import { findUserById } from '../data/user-repository.js';
@@ -34,6 +37,13 @@ import { countTokensIssued } from '../domain/identity-metrics.js';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../interactions/views.js';
 import { atRestKey } from '../domain/signing-keys.js';
 import { refreshGrace, rotatesRefreshToken } from './refresh-grace.js';
+import {
+  TOKEN_EXCHANGE_GRANT,
+  TOKEN_EXCHANGE_PARAMETERS,
+  delegationClaims,
+  tokenExchangeGrant,
+  unauthorizedClientForExchange,
+} from './token-exchange.js';
 
 /** Client metadata: this client's access tokens for resource servers live this many seconds. */
 export const ACCESS_TOKEN_TTL = 'access_token_ttl';
@@ -51,6 +61,8 @@ export interface ProviderOptions {
   db: Database;
   adapter: AdapterFactory;
   signingKeys: JWK[];
+  /** The claims of an access token issued here that is active now (token exchange's subject tokens). */
+  activeAccessToken: (token: string) => Promise<JWTPayload | undefined>;
 }
 
 /** Clients come from our table: their metadata, with the secret hash as `client_secret`. */
@@ -89,6 +101,19 @@ export function createProvider(options: ProviderOptions): Provider {
   const resources = new Map(config.resources.map((resource) => [resource.uri, resource]));
   const [defaultResource] = config.resources;
   const tokens = config.tokens;
+  const resourceServerInfo = (indicator: string, client: Client): ResourceServer => {
+    const resource = resources.get(indicator);
+    if (!resource) throw new errors.InvalidTarget();
+    const allowed = new Set(parseScopes(client.scope));
+    const scopes = resource.scopes.filter((scope) => allowed.size === 0 || allowed.has(scope));
+    return {
+      scope: scopes.join(' '),
+      audience: resource.uri,
+      accessTokenTTL: accessTokenTtl(client, tokens.access_token_ttl_seconds),
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'ES256' } },
+    };
+  };
   const configuration: Configuration = {
     adapter: (name: string) => (name === 'Client' ? clientAdapter(db) : options.adapter(name)),
     findAccount: findAccount(db),
@@ -126,8 +151,10 @@ export function createProvider(options: ProviderOptions): Provider {
       Interaction: 3600,
       Grant: 30 * 24 * 3600,
     },
-    extraTokenClaims: (_ctx, token) =>
-      tokenClaims(db, token as { accountId?: string; clientId?: string; grantId?: string }),
+    extraTokenClaims: async (_ctx, token) => ({
+      ...(await tokenClaims(db, token as { accountId?: string; clientId?: string; grantId?: string })),
+      ...delegationClaims(token),
+    }),
     loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
       const grantId =
         ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client?.clientId ?? '');
@@ -166,19 +193,7 @@ export function createProvider(options: ProviderOptions): Provider {
           return forResource || params?.grant_type === 'client_credentials' ? defaultResource.uri : undefined;
         },
         useGrantedResource: () => true,
-        getResourceServerInfo: async (_ctx, indicator, client) => {
-          const resource = resources.get(indicator);
-          if (!resource) throw new errors.InvalidTarget();
-          const allowed = new Set(parseScopes(client.scope));
-          const scopes = resource.scopes.filter((scope) => allowed.size === 0 || allowed.has(scope));
-          return {
-            scope: scopes.join(' '),
-            audience: resource.uri,
-            accessTokenTTL: accessTokenTtl(client, tokens.access_token_ttl_seconds),
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
-        },
+        getResourceServerInfo: async (_ctx, indicator, client) => resourceServerInfo(indicator, client),
       },
     },
     renderError: async (ctx, out) => {
@@ -210,6 +225,14 @@ export function createProvider(options: ProviderOptions): Provider {
   }
   const provider = new IdentityProvider(options.issuer, configuration);
   verifyHashedClientSecrets(provider);
+  // RFC 8693 token exchange (token-exchange.ts), for clients whose grant_types name it.
+  provider.registerGrantType(
+    TOKEN_EXCHANGE_GRANT,
+    tokenExchangeGrant({ db, resources, activeAccessToken: options.activeAccessToken, resourceServerInfo }),
+    TOKEN_EXCHANGE_PARAMETERS,
+    ['resource'],
+  );
+  provider.use(unauthorizedClientForExchange);
   // A path or method the provider does not serve is a problem+json 404 like everywhere else (not Koa's text).
   provider.use(async (ctx, next) => {
     await next();

@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AuditLog, auditMigration, migrate, openDatabase } from '@cryptoutil/infra';
+import { AuditLog, auditMigration, auditSubjectMigration, migrate, openDatabase } from '@cryptoutil/infra';
 
 const TOOL = resolve(import.meta.dirname ?? '.', '../dist/audit-verify.js');
 
 it('pnpm audit:verify says an intact chain is intact and names the first changed record (exit 0, 1, 2)', async () => {
   const url = `sqlite:${join(await mkdtemp(join(tmpdir(), 'audit-verify-')), 'kms.sqlite')}`;
   const db = await openDatabase({ url });
-  await migrate(db, [auditMigration('kms', '0001_audit')]);
+  await migrate(db, [auditMigration('kms', '0001_audit'), auditSubjectMigration('kms', '0002_audit_subject')]);
   const log = new AuditLog(db, 'kms');
   for (const resource of ['a', 'b', 'c', 'd']) {
     await log.append({

@@ -55,6 +55,11 @@ export const identityConfigSchema = z.strictObject({
         .min(60)
         .default(8 * 3600),
       signing_key_rotation_days: z.number().int().min(1).default(30),
+      /**
+       * Seconds after a refresh-token rotation during which the rotated token, presented again, gets the same
+       * successor instead of revoking the grant (lost answers, racing tabs); 0 (default): every reuse revokes.
+       */
+      refresh_reuse_grace_seconds: z.number().int().min(0).max(300).default(0),
     })
     .prefault({}),
   /** Per-key token buckets (429 with Retry-After); each `{burst, per_second}` or null (off). */

@@ -44,6 +44,7 @@ import type { IdentityConfig } from './config.js';
 import { deleteExpiredOidcModels, hashStoredCredentials, oidcAdapterFactory } from './data/oidc-adapter.js';
 import { OIDC_MIGRATIONS } from './data/oidc-schema.js';
 import { deleteExpiredRevocations } from './data/revoked-token-repository.js';
+import { deleteEndedRefreshRotations } from './data/refresh-rotation-repository.js';
 import { IDENTITY_MIGRATIONS } from './data/schema.js';
 import { applyDemoSeed, readDemoSeed } from './domain/demo-seed.js';
 import { credentialSealer } from './domain/credential-sealer.js';
@@ -65,7 +66,7 @@ import { clientsRouter } from './api/clients.js';
 import { usersRouter } from './api/users.js';
 import type { ClientMetadataValidator } from './domain/clients.js';
 import { createProvider } from './provider/configuration.js';
-import { jwtTokenEndpoints } from './provider/jwt-token-endpoints.js';
+import { activeAccessTokenClaims, jwtTokenEndpoints } from './provider/jwt-token-endpoints.js';
 
 export interface StartIdentityOptions {
   config: IdentityConfig;
@@ -161,6 +162,12 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
 
   const tokenLifetimeMs = Math.max(config.tokens.access_token_ttl_seconds, config.tokens.id_token_ttl_seconds) * 1000;
   const audit = new AuditLog(db, 'identity');
+  // Token exchange's subject tokens are checked like introspection checks them (keys synced on an unknown kid).
+  const activeAccessToken = (token: string) =>
+    activeAccessTokenClaims(
+      { db, issuer, provider: currentProvider, publicJwks: () => publicJwks(keys), syncKeys: syncSigningKeys },
+      token,
+    );
   const devicePolls = sharedTokenBucketLimiter(db, {
     name: 'device_poll',
     capacity: 1,
@@ -173,6 +180,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     adapter: oidcAdapterFactory(db, { sealer }),
     devicePolls,
     outgoingFetch,
+    activeAccessToken,
   };
   let provider = auditProviderEvents(createProvider({ ...providerOptions, signingKeys: keys.keys }), audit, logger);
   let handler = provider.callback();
@@ -317,6 +325,7 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     Promise.all([
       deleteExpiredOidcModels(db, now),
       deleteExpiredRevocations(db, now),
+      deleteEndedRefreshRotations(db, now),
       rotationDue(keys, rotationPeriodMs) ? rotate() : Promise.resolve(),
     ]).catch((error: unknown) => logger.error('identity maintenance failed', { error }));
   }, SWEEP_MS);

@@ -1,7 +1,9 @@
-import { beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
-import { AuditLog, type AuditRecord, type Database } from '@cryptoutil/infra';
+import { AuditLog, verifyAuditChain, type AuditRecord, type Database } from '@cryptoutil/infra';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
+import { TokenValidator } from '@cryptoutil/jose-authority';
+import { FakeIssuer } from '@cryptoutil/jose-authority/testing';
 import { accessControl } from '../src/api/access.js';
 import { createAuthenticator } from '../src/api/authentication.js';
 import { KMS_MIGRATIONS } from '../src/data/schema.js';
@@ -134,5 +136,65 @@ describeEachDatabase('KMS audit trail', (database) => {
     expect(verified.body).toMatchObject({ ok: true, head: listed.body.head });
     const all = JSON.stringify(await db.all(sql`SELECT * FROM kms_audit_log`));
     expect(all).not.toMatch(/password|plaintext|Basic |eyJ/);
+  });
+});
+
+describeEachDatabase('KMS audit trail of delegated tokens (RFC 8693 act)', (database) => {
+  const issuer = new FakeIssuer();
+  const AUDIENCE = 'https://kms.test';
+  const USER = '01a20f00-0000-7000-8000-0000000000d1';
+  let kms: TestKms;
+  let audit: AuditLog;
+
+  beforeAll(async () => {
+    await issuer.start();
+    await issuer.addKey('identity-key-1');
+    issuer.audience = AUDIENCE;
+    const db = await database.open(KMS_MIGRATIONS);
+    const validator = new TokenValidator({ issuer: issuer.url, audience: AUDIENCE, revocation: { mode: 'off' } });
+    const realms = buildRealms(realmFileSchema.parse({ version: 1, realms: [] }), { demo: false });
+    const login = createPasswordLogin({ realms, db, lockout: { maxFailures: 5, lockoutMs: 60_000 } });
+    const authenticate = createAuthenticator({ methods: ['bearer'], validator, login, apiKeys: [], certificates: [] });
+    audit = new AuditLog(db, 'kms');
+    kms = await startTestKms(db, { access: accessControl({ authenticate, realm: 'kms' }), audit });
+  });
+  afterAll(() => issuer.stop());
+
+  it('records the acting client as actor and the user it acted for as subject', async () => {
+    const token = (claims: Record<string, unknown>) =>
+      issuer.token({ scope: 'kms:write kms:encrypt', client_id: 'kms-service', ...claims }).then((t) => `Bearer ${t}`);
+    const direct = await token({ sub: USER });
+    const delegated = await token({ sub: USER, act: { sub: 'kms-service' } });
+    const nested = await token({ sub: USER, act: { sub: 'reporting', act: { sub: 'kms-service' } } });
+    const created = await kms
+      .api('post', '/elastickey')
+      .set('Authorization', direct)
+      .send({ name: 'delegation', description: 'd', algorithm: 'A256GCM/dir' });
+    expect(created.status).toBe(201);
+    const keyId = String(created.body.elastic_key_id);
+    for (const authorization of [delegated, nested]) {
+      const jwe = await kms
+        .api('post', `/elastickey/${keyId}/encrypt`)
+        .set('Authorization', authorization)
+        .type('text/plain')
+        .send('x');
+      expect(jwe.status).toBe(200);
+    }
+    await new Promise((done) => setTimeout(done, 50));
+    await audit.flush();
+    const recorded = (await audit.list({}, { offset: 0, limit: 100 })).map((record) => [
+      record.event,
+      record.actor,
+      record.subject,
+      record.resource,
+    ]);
+    expect(recorded).toEqual([
+      ['kms.pool.create', USER, null, null],
+      ['kms.encrypt', 'kms-service', USER, keyId],
+      ['kms.encrypt', 'reporting', USER, keyId],
+    ]);
+    expect(await verifyAuditChain(audit.db, 'kms')).toMatchObject({ ok: true, records: 3 });
+    // Filtering by actor finds what the service did for users.
+    expect(await audit.list({ actor: 'kms-service' }, { offset: 0, limit: 10 })).toHaveLength(1);
   });
 });

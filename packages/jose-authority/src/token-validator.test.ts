@@ -62,6 +62,20 @@ describe('token validator', () => {
     expect(principal.claims.email).toBe('a@example.com');
   });
 
+  it('names the actor of a delegated token (RFC 8693 act), the current one when nested', async () => {
+    const direct = await validator().validate(await issuer.token({ sub: 'user-1' }));
+    expect(direct.actor).toBeUndefined();
+    const delegated = await validator().validate(
+      await issuer.token({ sub: 'user-1', act: { sub: 'kms-service', act: { sub: 'gateway' } } }),
+    );
+    expect(delegated).toMatchObject({ subject: 'user-1', actor: 'kms-service', custom: {} });
+    expect(delegated.claims.act).toEqual({ sub: 'kms-service', act: { sub: 'gateway' } });
+    // Not an RFC 8693 actor: no actor.
+    expect((await validator().validate(await issuer.token({ sub: 'user-1', act: 'kms-service' }))).actor).toBe(
+      undefined,
+    );
+  });
+
   it('refuses a missing or malformed token', async () => {
     expect((await failure(validator().validate(undefined))).code).toBe('missing_token');
     expect((await failure(validator().validate('not-a-jwt'))).code).toBe('invalid_token');

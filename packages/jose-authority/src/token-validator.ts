@@ -45,6 +45,7 @@ const KNOWN_CLAIMS = new Set([
   'iat',
   'jti',
   'client_id',
+  'act',
   'scope',
   'scp',
   'tenant_id',
@@ -82,6 +83,11 @@ const KNOWN_CLAIMS = new Set([
 export interface Principal {
   subject: string;
   clientId: string | undefined;
+  /**
+   * Who acts for the subject, when the token was delegated (RFC 8693 token exchange): `act.sub`, the
+   * current actor; earlier actors, if any, are nested in `claims.act.act`. Undefined for a direct token.
+   */
+  actor: string | undefined;
   /** Scopes as granted (before any implication is expanded). */
   scopes: readonly string[];
   tenantId: string | undefined;
@@ -103,11 +109,19 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
+/** The current actor of an RFC 8693 `act` claim (an object whose `sub` names it), else undefined. */
+function actorOf(act: unknown): string | undefined {
+  if (typeof act !== 'object' || act === null) return undefined;
+  const sub = (act as { sub?: unknown }).sub;
+  return typeof sub === 'string' && sub !== '' ? sub : undefined;
+}
+
 export function principalFromClaims(claims: JWTPayload): Principal {
   const tenantIds = [...new Set([...strings(claims.tenant_id), ...strings(claims.tenant_ids)])];
   return {
     subject: String(claims.sub ?? ''),
     clientId: typeof claims.client_id === 'string' ? claims.client_id : undefined,
+    actor: actorOf(claims.act),
     scopes: parseScopes(typeof claims.scope === 'string' ? claims.scope : strings(claims.scp)),
     tenantId: tenantIds[0],
     tenantIds,

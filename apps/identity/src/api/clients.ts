@@ -17,7 +17,17 @@ import { clientJson, clientWithSecretJson, listJson } from './presenters.js';
 /** The metadata an administrator sets; oidc-provider checks the combination before it is stored. */
 const metadataFields = {
   client_name: z.string().min(1).max(256),
-  grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])).min(1),
+  grant_types: z
+    .array(
+      z.enum([
+        'authorization_code',
+        'refresh_token',
+        'client_credentials',
+        // RFC 8693 token exchange (provider/token-exchange.ts): confidential clients only.
+        'urn:ietf:params:oauth:grant-type:token-exchange',
+      ]),
+    )
+    .min(1),
   redirect_uris: z.array(z.url()).max(32),
   post_logout_redirect_uris: z.array(z.url()).max(32),
   /** OIDC Back-Channel Logout: where Identity posts a logout token when the user signs out. */

@@ -2,7 +2,7 @@
  * Identity's own tables (oidc-provider's models live in `oidc-schema.ts`). Portable SQL: text ids and
  * ISO timestamps, JSON as text, 0/1 booleans. Secrets are only hashes; signing keys only JWEs.
  */
-import { auditMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
+import { auditMigration, auditSubjectMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
 
 export const IDENTITY_MIGRATIONS: readonly Migration[] = [
   {
@@ -61,4 +61,19 @@ ALTER TABLE identity_users ADD COLUMN totp_last_step BIGINT;`,
   auditMigration('identity', '0004_audit_log'),
   // Rate-limit buckets shared by every instance (packages/infra/src/db/shared-rate-limiter).
   rateLimitMigration('0005_rate_limit_buckets'),
+  {
+    // Refresh-token rotations inside the reuse grace window (refresh-rotation-repository.ts): the row's
+    // existence says which request rotated first; `successor` is the new token sealed under the at-rest key,
+    // erased when the window ends.
+    id: '0004_refresh_grace',
+    sql: `
+CREATE TABLE identity_refresh_rotations (
+  token_id TEXT PRIMARY KEY,
+  successor TEXT,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX identity_refresh_rotations_by_expiry ON identity_refresh_rotations (expires_at);`,
+  },
+  // The audit record's `subject`: the user a token exchange (RFC 8693) acted for.
+  auditSubjectMigration('identity', '0006_audit_subject'),
 ];

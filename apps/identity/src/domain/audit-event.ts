@@ -9,15 +9,28 @@ export interface IdentityEvent {
   event: string;
   /** Who: a user id, a client id, or what was presented (a tried username, an unauthenticated client id). */
   actor: string | null;
+  /** On whose behalf, when the actor acted for someone else (token exchange: the user). */
+  subject?: string | null;
   /** What it acted on: a client id, grant id, token `jti`, grant type. */
   resource: string | null;
   /** Null for success, else a stable code (`wrong_password`, `invalid_client`, …). */
   reason: string | null;
 }
 
-export function recordEvent(audit: AuditLog | undefined, { event, actor, resource, reason }: IdentityEvent): void {
+export function recordEvent(
+  audit: AuditLog | undefined,
+  { event, actor, subject, resource, reason }: IdentityEvent,
+): void {
   void audit
-    ?.append({ event, actor, tenant: null, resource, outcome: reason ? 'failure' : 'success', reason })
+    ?.append({
+      event,
+      actor,
+      ...(subject ? { subject } : {}),
+      tenant: null,
+      resource,
+      outcome: reason ? 'failure' : 'success',
+      reason,
+    })
     .catch(() => undefined);
 }
 

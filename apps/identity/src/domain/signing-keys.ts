@@ -21,7 +21,7 @@ export type AtRestKey = JWK & { kid: string };
 /** A key that encrypts data at rest (one per purpose), derived from the secret-file value. */
 export function atRestKey(
   secret: string,
-  purpose: 'signing-keys' | 'totp-secrets' | 'device-codes' = 'signing-keys',
+  purpose: 'signing-keys' | 'totp-secrets' | 'device-codes' | 'refresh-successors' = 'signing-keys',
 ): AtRestKey {
   const key = Buffer.from(
     hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'cryptoutil/identity', `${purpose}-at-rest`, 32),

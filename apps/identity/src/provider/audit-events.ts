@@ -1,12 +1,14 @@
 /**
  * The provider's own events into Identity's audit log: every token endpoint grant issued or refused (with
  * its grant type and the OAuth error code), a refresh token presented twice, and every grant revoked
- * (logout, revocation, refresh-token reuse), and each back-channel logout delivered to a client or not. Client ids and grant ids only, never tokens or secrets.
+ * (logout, revocation, refresh-token reuse), each token exchange (the client as actor, the user as subject), and
+ * each back-channel logout delivered to a client or not. Client ids and grant ids only, never tokens or secrets.
  */
 import type Provider from 'oidc-provider';
 import type { AuditLog, Logger } from '@cryptoutil/infra';
 import { presentedClientId, recordEvent } from '../domain/audit-event.js';
 import { USER_CODE_REFUSED } from './device-flow.js';
+import { TOKEN_EXCHANGE_GRANT } from './token-exchange.js';
 
 interface EventContext {
   oidc?: {
@@ -15,6 +17,7 @@ interface EventContext {
     route?: string;
     session?: { accountId?: string };
     deviceCode?: { clientId?: string };
+    entities?: { AccessToken?: { accountId?: unknown; aud?: unknown } };
   };
   headers?: { authorization?: string };
 }
@@ -33,7 +36,20 @@ function requestingClient(ctx: EventContext | undefined): string | null {
 export function auditProviderEvents(provider: Provider, audit: AuditLog, logger?: Logger): Provider {
   const append = (event: string, ctx: EventContext | undefined, reason: string | null, resource: string | null) =>
     recordEvent(audit, { event, actor: requestingClient(ctx), resource, reason });
-  provider.on('grant.success', (ctx: EventContext) => append('identity.token.issued', ctx, null, grantType(ctx)));
+  provider.on('grant.success', (ctx: EventContext) => {
+    append('identity.token.issued', ctx, null, grantType(ctx));
+    // RFC 8693: the client (actor) now holds a token for the user (subject) at the audience (resource).
+    if (grantType(ctx) === TOKEN_EXCHANGE_GRANT) {
+      const token = ctx.oidc?.entities?.AccessToken;
+      recordEvent(audit, {
+        event: 'identity.token.exchanged',
+        actor: requestingClient(ctx),
+        subject: typeof token?.accountId === 'string' ? token.accountId : null,
+        resource: typeof token?.aud === 'string' ? token.aud : null,
+        reason: null,
+      });
+    }
+  });
   provider.on('grant.error', (ctx: EventContext, error: OAuthError) => {
     // A device still waiting for its person polls every few seconds: that is no refusal worth a record.
     if (error.error === 'authorization_pending') return;

@@ -8,7 +8,11 @@ import Provider, {
   type Adapter,
   type AdapterFactory,
   type Configuration,
+  type CanBePromise,
+  type Client,
+  type ResourceServer,
   type KoaContextWithOIDC,
+  type TokenEndpointGrantContext,
 } from 'oidc-provider';
 import {
   AppError,
@@ -20,6 +24,7 @@ import {
   type RateLimiter,
 } from '@cryptoutil/infra';
 import type { JWK } from '@cryptoutil/jose-authority';
+import type { JWTPayload } from 'jose';
 import type { IdentityConfig } from '../config.js';
 import { findClient } from '../data/client-repository.js';
 import { findUserById } from '../data/user-repository.js';
@@ -32,6 +37,15 @@ import { verifyHashedClientSecrets } from './client-secrets.js';
 import { countTokensIssued } from '../domain/identity-metrics.js';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../interactions/views.js';
 import { deviceFlowExtras, deviceFlowFeature } from './device-flow.js';
+import { atRestKey } from '../domain/signing-keys.js';
+import { refreshGrace, rotatesRefreshToken } from './refresh-grace.js';
+import {
+  TOKEN_EXCHANGE_GRANT,
+  TOKEN_EXCHANGE_PARAMETERS,
+  delegationClaims,
+  tokenExchangeGrant,
+  unauthorizedClientForExchange,
+} from './token-exchange.js';
 
 /** Client metadata: this client's access tokens for resource servers live this many seconds. */
 export const ACCESS_TOKEN_TTL = 'access_token_ttl';
@@ -65,6 +79,8 @@ export interface ProviderOptions {
   outgoingFetch?: typeof fetch;
   /** Device-flow polls, one per interval per device code (`slow_down` beyond). */
   devicePolls: RateLimiter;
+  /** The claims of an access token issued here that is active now (token exchange's subject tokens). */
+  activeAccessToken: (token: string) => Promise<JWTPayload | undefined>;
 }
 
 /** Clients come from our table: their metadata, with the secret hash as `client_secret`. */
@@ -103,6 +119,19 @@ export function createProvider(options: ProviderOptions): Provider {
   const resources = new Map(config.resources.map((resource) => [resource.uri, resource]));
   const [defaultResource] = config.resources;
   const tokens = config.tokens;
+  const resourceServerInfo = (indicator: string, client: Client): ResourceServer => {
+    const resource = resources.get(indicator);
+    if (!resource) throw new errors.InvalidTarget();
+    const allowed = new Set(parseScopes(client.scope));
+    const scopes = resource.scopes.filter((scope) => allowed.size === 0 || allowed.has(scope));
+    return {
+      scope: scopes.join(' '),
+      audience: resource.uri,
+      accessTokenTTL: accessTokenTtl(client, tokens.access_token_ttl_seconds),
+      accessTokenFormat: 'jwt',
+      jwt: { sign: { alg: 'ES256' } },
+    };
+  };
   const configuration: Configuration = {
     adapter: (name: string) => (name === 'Client' ? clientAdapter(db) : options.adapter(name)),
     findAccount: findAccount(db),
@@ -131,7 +160,7 @@ export function createProvider(options: ProviderOptions): Provider {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'],
     responseTypes: ['code'],
     pkce: { required: () => true },
-    rotateRefreshToken: true,
+    rotateRefreshToken: rotatesRefreshToken,
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: {
@@ -145,8 +174,10 @@ export function createProvider(options: ProviderOptions): Provider {
       Interaction: 3600,
       Grant: 30 * 24 * 3600,
     },
-    extraTokenClaims: (_ctx, token) =>
-      tokenClaims(db, token as { accountId?: string; clientId?: string; grantId?: string }),
+    extraTokenClaims: async (_ctx, token) => ({
+      ...(await tokenClaims(db, token as { accountId?: string; clientId?: string; grantId?: string })),
+      ...delegationClaims(token),
+    }),
     loadExistingGrant: async (ctx: KoaContextWithOIDC) => {
       const grantId =
         ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client?.clientId ?? '');
@@ -189,19 +220,7 @@ export function createProvider(options: ProviderOptions): Provider {
           return forResource || params?.grant_type === 'client_credentials' ? defaultResource.uri : undefined;
         },
         useGrantedResource: () => true,
-        getResourceServerInfo: async (_ctx, indicator, client) => {
-          const resource = resources.get(indicator);
-          if (!resource) throw new errors.InvalidTarget();
-          const allowed = new Set(parseScopes(client.scope));
-          const scopes = resource.scopes.filter((scope) => allowed.size === 0 || allowed.has(scope));
-          return {
-            scope: scopes.join(' '),
-            audience: resource.uri,
-            accessTokenTTL: accessTokenTtl(client, tokens.access_token_ttl_seconds),
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          };
-        },
+        getResourceServerInfo: async (_ctx, indicator, client) => resourceServerInfo(indicator, client),
       },
     },
     // The provider's own outgoing requests (logout tokens) go to URIs an administrator registered (there is no
@@ -215,9 +234,36 @@ export function createProvider(options: ProviderOptions): Provider {
       );
     },
   };
-  const provider = new Provider(options.issuer, configuration);
+  const grace = {
+    db,
+    graceSeconds: tokens.refresh_reuse_grace_seconds,
+    key: atRestKey(config.secrets.signing_key_encryption, 'refresh-successors'),
+  };
+  /**
+   * oidc-provider registers its built-in grants from its constructor through `registerGrantType`: the
+   * refresh_token grant is wrapped there with the reuse grace window (refresh-grace.ts).
+   */
+  class IdentityProvider extends Provider {
+    override registerGrantType<Params extends object>(
+      name: string,
+      handler: (ctx: TokenEndpointGrantContext<Params>) => CanBePromise<void>,
+      params?: string | readonly string[] | ReadonlySet<string>,
+      dupes?: string | readonly string[] | ReadonlySet<string>,
+    ): void {
+      super.registerGrantType(name, name === 'refresh_token' ? refreshGrace(grace, handler) : handler, params, dupes);
+    }
+  }
+  const provider = new IdentityProvider(options.issuer, configuration);
   verifyHashedClientSecrets(provider);
   deviceFlowExtras(provider, { intervalSeconds: config.device_flow.poll_interval_seconds, polls: options.devicePolls });
+  // RFC 8693 token exchange (token-exchange.ts), for clients whose grant_types name it.
+  provider.registerGrantType(
+    TOKEN_EXCHANGE_GRANT,
+    tokenExchangeGrant({ db, resources, activeAccessToken: options.activeAccessToken, resourceServerInfo }),
+    TOKEN_EXCHANGE_PARAMETERS,
+    ['resource'],
+  );
+  provider.use(unauthorizedClientForExchange);
   // A path or method the provider does not serve is a problem+json 404 like everywhere else (not Koa's text).
   provider.use(async (ctx, next) => {
     await next();

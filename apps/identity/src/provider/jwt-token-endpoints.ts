@@ -54,7 +54,7 @@ async function authenticateClient(db: Database, req: Request, body: Body): Promi
 }
 
 async function verifyAccessToken(
-  options: JwtTokenEndpointOptions,
+  options: Omit<JwtTokenEndpointOptions, 'audit'>,
   token: string,
   retried = false,
 ): Promise<JWTPayload | undefined> {
@@ -74,10 +74,23 @@ async function verifyAccessToken(
   }
 }
 
-async function isActive(options: JwtTokenEndpointOptions, payload: JWTPayload): Promise<boolean> {
+async function isActive(options: Omit<JwtTokenEndpointOptions, 'audit'>, payload: JWTPayload): Promise<boolean> {
   if (typeof payload.jti !== 'string' || (await isJtiRevoked(options.db, payload.jti))) return false;
   if (typeof payload.gid === 'string') return (await options.provider().Grant.find(payload.gid)) !== undefined;
   return true;
+}
+
+/**
+ * The claims of a JWT access token issued here that is active now (signature, issuer, type, expiry, not on
+ * the deny-list, grant alive), else undefined; token exchange uses it for its subject tokens.
+ */
+export async function activeAccessTokenClaims(
+  options: Omit<JwtTokenEndpointOptions, 'audit'>,
+  token: string,
+): Promise<JWTPayload | undefined> {
+  if (!looksLikeJwt(token)) return undefined;
+  const payload = await verifyAccessToken(options, token);
+  return payload && (await isActive(options, payload)) ? payload : undefined;
 }
 
 export function jwtTokenEndpoints(options: JwtTokenEndpointOptions): Router {

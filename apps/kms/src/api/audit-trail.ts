@@ -1,7 +1,8 @@
 /**
  * One audit event per API operation (deployments.md "Audit log"; admin calls: infra's adminAuditTrail),
- * stored before the answer leaves (holdAnswer; 503 `audit_unavailable` if it cannot be): who (the principal, or null when authentication failed), which
- * tenant, which key (the first id in the path), the outcome and, for a failure, its problem code.
+ * stored before the answer leaves (holdAnswer; 503 `audit_unavailable` if it cannot be): who (the principal, or
+ * null when authentication failed; for a delegated token the acting client, with the user it acted for as
+ * `subject`), which tenant, which key (the first id in the path), the outcome and, for a failure, its problem code.
  * Nothing of the request or response bodies is recorded.
  */
 import type { Request, RequestHandler, Response } from 'express';
@@ -17,7 +18,9 @@ function record(audit: AuditLog, req: Request, res: Response, event: string): Pr
   const failed = res.statusCode >= 400;
   return audit.append({
     event,
-    actor: principal?.subject ?? null,
+    // A delegated token: the client acted (actor) for the user (subject).
+    actor: principal?.actor ?? principal?.subject ?? null,
+    subject: principal?.actor ? principal.subject : null,
     tenant: (res.locals.kms as KmsContext | undefined)?.tenantId ?? null,
     resource: UUID.exec(req.path)?.[0] ?? null,
     outcome: failed ? 'failure' : 'success',

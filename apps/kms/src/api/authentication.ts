@@ -17,6 +17,11 @@ export type AuthMethod = (typeof AUTH_METHODS)[number];
 
 export interface KmsPrincipal {
   subject: string;
+  /**
+   * The client acting for `subject`, when a bearer token was delegated to it (RFC 8693 token exchange,
+   * the token's `act.sub`); the audit records both.
+   */
+  actor?: string | undefined;
   /** `session`: the browser API's login session. */
   method: AuthMethod | 'session';
   /** Granted scopes, before coarse scopes are expanded. */
@@ -110,7 +115,13 @@ export function createAuthenticator(options: AuthenticationOptions): Authenticat
     try {
       const principal = await options.validator.validate(token, { sensitive });
       countTokenValidation('valid');
-      return { subject: principal.subject, method: 'bearer', scopes: principal.scopes, tenants: principal.tenantIds };
+      return {
+        subject: principal.subject,
+        ...(principal.actor ? { actor: principal.actor } : {}),
+        method: 'bearer',
+        scopes: principal.scopes,
+        tenants: principal.tenantIds,
+      };
     } catch (error) {
       if (error instanceof TokenValidationError) countTokenValidation(error.code);
       throw error;

@@ -3,7 +3,7 @@
  * is creation order); timestamps are ISO-8601 UTC text (sortable as text on both engines); booleans are
  * 0/1 integers so one query text serves SQLite and PostgreSQL. Key material is only ever stored as JWE.
  */
-import { auditMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
+import { auditMigration, auditSubjectMigration, rateLimitMigration, type Migration } from '@cryptoutil/infra';
 
 /** The elastic key columns, the same in the first (shared) table and in every tenant's schema. */
 const ELASTIC_KEY_COLUMNS = `
@@ -134,6 +134,8 @@ CREATE TABLE kms_identity_logins (
 ALTER TABLE kms_sessions ADD COLUMN identity_sid TEXT;
 CREATE INDEX kms_sessions_by_identity_sid ON kms_sessions (identity_sid);`,
   },
+  // The audit record's `subject`: on whose behalf a delegated token's actor called (RFC 8693 `act`).
+  auditSubjectMigration('kms', '0012_audit_subject'),
 ];
 
 /**

@@ -1,9 +1,18 @@
 import { expect, it } from '@jest/globals';
 import { sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
 import { describeEachDatabase } from '../testing/index.js';
-import { AuditLog, GENESIS_HASH, auditMigration, verifyAuditChain, type AuditEvent } from './audit-log.js';
+import {
+  AuditLog,
+  GENESIS_HASH,
+  auditMigration,
+  auditSubjectMigration,
+  canonicalJson,
+  verifyAuditChain,
+  type AuditEvent,
+} from './audit-log.js';
 
-const MIGRATIONS = [auditMigration('kms', '0001_audit')];
+const MIGRATIONS = [auditMigration('kms', '0001_audit'), auditSubjectMigration('kms', '0002_audit_subject')];
 const event = (n: number): AuditEvent => ({
   event: 'kms.encrypt',
   actor: `user-${n % 3}`,
@@ -56,6 +65,35 @@ describeEachDatabase('the audit log', (database) => {
     await db.run(sql`DELETE FROM kms_audit_log WHERE seq >= 2`);
     expect(await verifyAuditChain(db, 'kms')).toMatchObject({ ok: true, records: 1 });
     expect(await verifyAuditChain(db, 'kms', { expectedHead: head })).toMatchObject({ ok: false });
+  });
+
+  it('records a subject beside the actor; records without one hash as they did before the column', async () => {
+    const db = await database.open([
+      auditMigration('identity', '0101_identity_audit'),
+      auditSubjectMigration('identity', '0102_identity_audit_subject'),
+    ]);
+    const log = new AuditLog(db, 'identity');
+    await log.append(event(1));
+    const delegated = await log.append({ ...event(2), actor: 'kms-service', subject: 'user-7' });
+    expect(delegated).toMatchObject({ actor: 'kms-service', subject: 'user-7' });
+    await log.append(event(3));
+    expect(await verifyAuditChain(db, 'identity')).toMatchObject({ ok: true, records: 3 });
+    const [plain, stored] = await log.list({}, { offset: 0, limit: 2 });
+    expect(stored).toMatchObject({ seq: 2, actor: 'kms-service', subject: 'user-7' });
+    // A record without a subject has the hash the format had before the column existed.
+    const { hash, subject, ...before } = plain!;
+    expect(subject).toBeNull();
+    expect(createHash('sha256').update(before.prev_hash).update('\n').update(canonicalJson(before)).digest('hex')).toBe(
+      hash,
+    );
+    // The subject is covered by the hash like every other field.
+    await db.exec(
+      db.dialect === 'postgres'
+        ? 'ALTER TABLE identity_audit_log DISABLE TRIGGER identity_audit_log_append_only'
+        : 'DROP TRIGGER identity_audit_log_no_update',
+    );
+    await db.run(sql`UPDATE identity_audit_log SET subject = 'user-8' WHERE seq = 2`);
+    expect(await verifyAuditChain(db, 'identity')).toMatchObject({ ok: false, brokenAt: 2 });
   });
 
   it('keeps one valid chain with concurrent writers (two connections)', async () => {

@@ -23,6 +23,11 @@ export interface AuditEvent {
   event: string;
   /** Who: token `sub`/`client_id`, realm user subject, `api-key/<id>`, `certificate/<cn>`; null when unknown. */
   actor: string | null;
+  /**
+   * On whose behalf the actor acted, when that is someone else (delegation, RFC 8693: a token with `act`
+   * names the acting client in `act` and the user in `sub`); absent or null when the actor acted for itself.
+   */
+  subject?: string | null;
   tenant: string | null;
   /** What it acted on (an id), or null. */
   resource: string | null;
@@ -45,7 +50,7 @@ export interface AuditRecord extends AuditEvent {
 export const GENESIS_HASH = '0'.repeat(64);
 
 const COLUMNS =
-  'seq, ts, product, event, actor, tenant, resource, outcome, reason, request_id, trace_id, prev_hash, hash';
+  'seq, ts, product, event, actor, subject, tenant, resource, outcome, reason, request_id, trace_id, prev_hash, hash';
 
 const COLUMN_NAMES = COLUMNS.split(', ');
 /** The columns of a row of `json_to_recordset` (PostgreSQL). */
@@ -87,6 +92,11 @@ CREATE TRIGGER ${table}_append_only BEFORE UPDATE OR DELETE ON ${table}
   };
 }
 
+/** Adds the `subject` column to a product's table made by `auditMigration` (an ALTER, so it never rewrites a record). */
+export function auditSubjectMigration(product: AuditProduct, id: string): Migration {
+  return { id, sql: `ALTER TABLE ${product}_audit_log ADD COLUMN subject TEXT;` };
+}
+
 /** JSON with keys in sorted order: the same record always hashes the same. */
 export function canonicalJson(value: Record<string, unknown>): string {
   return JSON.stringify(
@@ -100,10 +110,12 @@ export function canonicalJson(value: Record<string, unknown>): string {
 
 /** The hash of a record: SHA-256 over the previous hash and the record without its own `hash`. */
 export function auditHash(record: Omit<AuditRecord, 'hash'>): string {
+  // `subject` joined the record later: left out while empty, so records written before it still verify.
+  const { subject, ...rest } = record;
   return createHash('sha256')
     .update(record.prev_hash)
     .update('\n')
-    .update(canonicalJson({ ...record }))
+    .update(canonicalJson(subject === null || subject === undefined ? rest : { ...rest, subject }))
     .digest('hex');
 }
 
@@ -162,6 +174,7 @@ export class AuditLog {
       ...event,
       // Names a client typed (a tried username, a presented client id) may hold anything; NUL cannot be stored.
       actor: storable(event.actor),
+      ...(event.subject ? { subject: storable(event.subject) } : {}),
       resource: storable(event.resource),
       request_id: context?.requestId ?? null,
       trace_id: span?.traceId ?? null,

@@ -5,7 +5,7 @@ import request from 'supertest';
 import type { Database } from '../db/database.js';
 import { requestIdMiddleware } from '../http-security.js';
 import { describeEachDatabase } from '../testing/index.js';
-import { AuditLog, auditMigration, type AuditEvent } from './audit-log.js';
+import { AuditLog, auditMigration, auditSubjectMigration, type AuditEvent } from './audit-log.js';
 import { answerAfterAuditRecords, holdAnswer } from './audited-answer.js';
 
 const event = (name: string, outcome: 'success' | 'failure' = 'success'): AuditEvent => ({
@@ -40,7 +40,10 @@ const stored = async (db: Database) =>
 
 describeEachDatabase('answers held until their audit records are stored', (database) => {
   it('answers only after the records of the request are in the table, with the final status recorded', async () => {
-    const db = await database.open([auditMigration('kms', '0001_audit')]);
+    const db = await database.open([
+      auditMigration('kms', '0001_audit'),
+      auditSubjectMigration('kms', '0002_audit_subject'),
+    ]);
     const server = app(new AuditLog(db, 'kms'));
     const during = await request(server).post('/during');
     // Read straight from the table, no flush: what was answered is already stored.

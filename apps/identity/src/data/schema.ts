@@ -65,7 +65,7 @@ ALTER TABLE identity_users ADD COLUMN totp_last_step BIGINT;`,
     // Refresh-token rotations inside the reuse grace window (refresh-rotation-repository.ts): the row's
     // existence says which request rotated first; `successor` is the new token sealed under the at-rest key,
     // erased when the window ends.
-    id: '0004_refresh_grace',
+    id: '0007_refresh_grace',
     sql: `
 CREATE TABLE identity_refresh_rotations (
   token_id TEXT PRIMARY KEY,
@@ -75,5 +75,5 @@ CREATE TABLE identity_refresh_rotations (
 CREATE INDEX identity_refresh_rotations_by_expiry ON identity_refresh_rotations (expires_at);`,
   },
   // The audit record's `subject`: the user a token exchange (RFC 8693) acted for.
-  auditSubjectMigration('identity', '0006_audit_subject'),
+  auditSubjectMigration('identity', '0008_audit_subject'),
 ];

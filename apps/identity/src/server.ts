@@ -54,6 +54,8 @@ import {
 } from './domain/signing-keys.js';
 import { relyingPartyRouter } from './demo/relying-party.js';
 import { interactionRouter } from './interactions/routes.js';
+import { passkeys } from './interactions/passkey-routes.js';
+import { relyingPartyFor } from './domain/passkeys.js';
 import { adminAuth } from './api/admin-auth.js';
 import { openApiDocument } from './api/openapi.js';
 import { clientsRouter } from './api/clients.js';
@@ -219,18 +221,34 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     limitRequests(limiterFrom(limits.token_per_client, { db, name: 'token_per_client' }), byAuthorization),
   );
   publicApp.post(
-    ['/interaction/:uid/login', '/interaction/:uid/totp'],
+    [
+      '/interaction/:uid/login',
+      '/interaction/:uid/totp',
+      '/interaction/:uid/passkey',
+      '/interaction/:uid/passkey/enrol',
+      '/interaction/:uid/passkey-login',
+    ],
     limitRequests(limiterFrom(limits.login_per_ip, { db, name: 'login_per_ip' }), byClientIp),
   );
   // Every answer carries the page policy: pages need nothing more, and JSON or a redirect body needs nothing.
   publicApp.use(PAGE_CSP);
+  const loginPolicy = { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 };
+  const passkeySteps = passkeys({
+    provider: currentProvider,
+    db,
+    policy: loginPolicy,
+    rp: relyingPartyFor(issuer, config.webauthn),
+    audit,
+  });
+  publicApp.use(passkeySteps.router);
   publicApp.use(
     interactionRouter({
       provider: currentProvider,
       db,
-      policy: { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 },
+      policy: loginPolicy,
       totpKey: atRestKey(config.secrets.signing_key_encryption, 'totp-secrets'),
       audit,
+      passkeys: passkeySteps.steps,
     }),
   );
   publicApp.use(

@@ -9,7 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
 import * as client from 'openid-client';
 import { fetch as undiciFetch } from 'undici';
+import { createLogger } from '@cryptoutil/infra';
 import { describeEachDatabase } from '@cryptoutil/infra/testing';
+import { identityConfigSchema } from '../src/config.js';
+import { startIdentity } from '../src/server.js';
 import { passkeysUsable, relyingPartyFor } from '../src/domain/passkeys.js';
 import {
   ADMIN_TOKEN,
@@ -309,6 +312,49 @@ describeEachDatabase('Identity passkeys', (db) => {
       totpHtml,
     );
     expect(await amrOf(second.flow, viaTotp.url)).toEqual(['pwd', 'otp']);
+  });
+
+  // Two instances on one database: the challenge one issued, the other takes (once).
+  (db.dialect === 'postgres' ? it : it.skip)('finishes on a second instance a ceremony the first began', async () => {
+    const second = await startIdentity({
+      config: identityConfigSchema.parse({
+        server: { public_port: 0, admin_port: 0, issuer: t.identity.issuer },
+        database: { url: db.url(), schema: db.schema },
+        tls: { dir: t.tlsDir },
+        secrets: SECRETS_WITH_ADMIN_TOKEN,
+        webauthn: { rp_id: RP_ID, origins: [ORIGIN] },
+      }),
+      logger: createLogger({ service: 'identity', silent: true }),
+      version: 'test',
+      dev: true,
+    });
+    try {
+      const user = await newUser('pk-two', { passkey_required: true });
+      const device = new SoftwareAuthenticator(RP_ID, ORIGIN);
+      const enrol = await password(user.username);
+      const form = passkeyForm(enrol.html);
+      const onSecond = await enrol.flow.browser.request(new URL(form.action, second.publicUrl).toString(), {
+        form: { csrf: formValue(enrol.html, 'csrf'), response: device.register(form.options as never) },
+      });
+      expect(onSecond.status).toBe(303);
+      expect((await admin('GET', `/admin/v1/users/${user.id}/passkeys`)).body.items).toHaveLength(1);
+
+      const flow = await start();
+      const offer = passkeyForm(flow.html);
+      const answerText = device.assert(offer.options);
+      const url = (base: string) => new URL(offer.action, base).toString();
+      const signedIn = await flow.browser.request(url(second.publicUrl), {
+        form: { csrf: formValue(flow.html, 'csrf'), response: answerText },
+      });
+      expect(signedIn.status).toBe(303);
+      // The same answer again, on the first instance: its challenge is gone.
+      const replay = await flow.browser.request(url(t.identity.publicUrl), {
+        form: { csrf: formValue(flow.html, 'csrf'), response: answerText },
+      });
+      expect(replay.status).not.toBe(303);
+    } finally {
+      await second.close();
+    }
   });
 
   it('refuses passkey steps before the password, and a form without the answer', async () => {

@@ -133,6 +133,11 @@ export async function startStack(
      * 1, no proxy).
      */
     replicas?: number | { identity: number; kms: number };
+    /**
+     * The issuer's host (default 127.0.0.1). Passkeys need a host name: WebAuthn refuses an IP address as
+     * relying-party id, so the passkey test runs Identity as https://localhost:<port>.
+     */
+    issuerHost?: 'localhost' | '127.0.0.1';
   } = {},
 ): Promise<Stack> {
   const counts =
@@ -155,7 +160,7 @@ export async function startStack(
     );
   const identityPorts = await ports(identityPort, counts.identity);
   const kmsPorts = await ports(kmsPort, counts.kms);
-  const issuer = `https://127.0.0.1:${identityPort}`;
+  const issuer = `https://${options.issuerHost ?? '127.0.0.1'}:${identityPort}`;
   const kmsUrl = `https://127.0.0.1:${kmsPort}`;
   const secret = async (name: string, value: string) => {
     const path = join(dir, `${name}.secret`);

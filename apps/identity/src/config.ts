@@ -90,6 +90,16 @@ export const identityConfigSchema = z.strictObject({
       poll_interval_seconds: z.number().int().min(1).max(60).default(5),
     })
     .prefault({}),
+  /** Passkeys (WebAuthn). Behind a proxy that changes the host, name the host browsers see. */
+  webauthn: z
+    .strictObject({
+      /** The relying party id; default the issuer's host. Browsers refuse an IP address: passkeys are then off. */
+      rp_id: z.string().min(1).optional(),
+      /** Origins the browser may report; default the issuer's origin. */
+      origins: z.array(z.url()).min(1).optional(),
+      rp_name: z.string().min(1).default('cryptoutil Identity'),
+    })
+    .prefault({}),
   telemetry: telemetryConfigSchema,
   log: z
     .strictObject({

@@ -60,6 +60,8 @@ import {
 import { relyingPartyRouter } from './demo/relying-party.js';
 import { interactionRouter } from './interactions/routes.js';
 import { limitUserCodes } from './interactions/user-code-limit.js';
+import { passkeys } from './interactions/passkey-routes.js';
+import { relyingPartyFor } from './domain/passkeys.js';
 import { adminAuth } from './api/admin-auth.js';
 import { openApiDocument } from './api/openapi.js';
 import { clientsRouter } from './api/clients.js';
@@ -244,20 +246,36 @@ export async function startIdentity(options: StartIdentityOptions): Promise<Runn
     limitRequests(limiterFrom(limits.token_per_client, { db, name: 'token_per_client' }), byAuthorization),
   );
   publicApp.post(
-    ['/interaction/:uid/login', '/interaction/:uid/totp'],
+    [
+      '/interaction/:uid/login',
+      '/interaction/:uid/totp',
+      '/interaction/:uid/passkey',
+      '/interaction/:uid/passkey/enrol',
+      '/interaction/:uid/passkey-login',
+    ],
     limitRequests(limiterFrom(limits.login_per_ip, { db, name: 'login_per_ip' }), byClientIp),
   );
   // Every answer carries the page policy: pages need nothing more, and JSON or a redirect body needs nothing.
   publicApp.use(PAGE_CSP);
   // Guessing device-flow user codes (RFC 8628 §5.1): the refusal is a page like the others.
   publicApp.post('/device', limitUserCodes(limiterFrom(limits.user_code_per_ip, { db, name: 'user_code_per_ip' })));
+  const loginPolicy = { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 };
+  const passkeySteps = passkeys({
+    provider: currentProvider,
+    db,
+    policy: loginPolicy,
+    rp: relyingPartyFor(issuer, config.webauthn),
+    audit,
+  });
+  publicApp.use(passkeySteps.router);
   publicApp.use(
     interactionRouter({
       provider: currentProvider,
       db,
-      policy: { maxFailures: config.login.max_failures, lockoutMs: config.login.lockout_seconds * 1000 },
+      policy: loginPolicy,
       totpKey: atRestKey(config.secrets.signing_key_encryption, 'totp-secrets'),
       audit,
+      passkeys: passkeySteps.steps,
     }),
   );
   publicApp.use(

@@ -320,7 +320,7 @@ describeEachDatabase('Identity admin API', (db) => {
         operations += 1;
       }
     }
-    expect(operations).toBe(11);
+    expect(operations).toBe(13);
     const ui = await t.fetch(`${t.identity.publicUrl}/ui/swagger/`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('cryptoutil Identity admin API');

@@ -39,9 +39,21 @@ const schemas: Record<string, Schema> = {
       locked_until: nullable('string', { format: 'date-time', description: 'Set while failed sign-ins lock it.' }),
       totp_enrolled: { type: 'boolean' },
       totp_required: { type: 'boolean', description: 'Enrols a TOTP authenticator at the next sign-in.' },
+      passkey_required: { type: 'boolean', description: 'Registers a passkey at the next sign-in.' },
       demo: { type: 'boolean' },
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },
+    },
+  },
+  Passkey: {
+    type: 'object',
+    description: "A user's passkey (WebAuthn credential): its public half only.",
+    properties: {
+      id: { type: 'string', description: 'The credential id (base64url).' },
+      transports: { type: 'array', items: { type: 'string' } },
+      sign_count: { type: 'integer' },
+      created_at: { type: 'string', format: 'date-time' },
+      last_used_at: nullable('string', { format: 'date-time' }),
     },
   },
   Client: {
@@ -142,6 +154,33 @@ const paths = {
       operationId: 'deleteUser',
       tags: ['users'],
       responses: { '204': { description: 'Deleted.' }, ...errors, '404': problem('No such user.') },
+    },
+  },
+  '/admin/v1/users/{id}/passkeys': {
+    parameters: idParameter('The user id.'),
+    get: {
+      operationId: 'listUserPasskeys',
+      tags: ['users'],
+      responses: {
+        '200': json('The passkeys, oldest first.', {
+          type: 'object',
+          properties: { items: { type: 'array', items: ref('Passkey') } },
+        }),
+        ...errors,
+        '404': problem('No such user.'),
+      },
+    },
+  },
+  '/admin/v1/users/{id}/passkeys/{credential_id}': {
+    parameters: [
+      ...idParameter('The user id.'),
+      { name: 'credential_id', in: 'path', required: true, schema: { type: 'string' }, description: 'The passkey id.' },
+    ],
+    delete: {
+      operationId: 'deleteUserPasskey',
+      tags: ['users'],
+      description: 'Forgets a passkey (e.g. a lost device); its holder can no longer sign in with it.',
+      responses: { '204': { description: 'Deleted.' }, ...errors, '404': problem('No such user or passkey.') },
     },
   },
   '/admin/v1/clients': {

@@ -1,6 +1,7 @@
 /** The admin API's snake_case shapes of users and clients. Never includes a password or secret hash. */
 import type { ClientRecord } from '../data/client-repository.js';
 import type { UserRecord } from '../data/user-repository.js';
+import type { WebAuthnCredentialRecord } from '../data/webauthn-credential-repository.js';
 import type { ClientWithSecret } from '../domain/clients.js';
 
 export function userJson(user: UserRecord) {
@@ -15,9 +16,21 @@ export function userJson(user: UserRecord) {
     locked_until: user.lockedUntil,
     totp_enrolled: user.totpSecret !== null,
     totp_required: user.totpRequired,
+    passkey_required: user.passkeyRequired,
     demo: user.demo,
     created_at: user.createdAt,
     updated_at: user.updatedAt,
+  };
+}
+
+/** A passkey: its id and use, never more than the public half (the key itself is not shown either). */
+export function passkeyJson(credential: WebAuthnCredentialRecord) {
+  return {
+    id: credential.id,
+    transports: credential.transports,
+    sign_count: credential.signCount,
+    created_at: credential.createdAt,
+    last_used_at: credential.lastUsedAt,
   };
 }
 

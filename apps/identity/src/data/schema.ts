@@ -76,4 +76,30 @@ CREATE INDEX identity_refresh_rotations_by_expiry ON identity_refresh_rotations 
   },
   // The audit record's `subject`: the user a token exchange (RFC 8693) acted for.
   auditSubjectMigration('identity', '0008_audit_subject'),
+  {
+    // Passkeys (WebAuthn): the public keys users registered, and the one-time challenges of the ceremonies in
+    // progress (in the database so any instance can finish what another began; deleted when used).
+    id: '0009_webauthn_credentials',
+    sql: `
+CREATE TABLE identity_webauthn_credentials (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES identity_users(id) ON DELETE CASCADE,
+  public_key TEXT NOT NULL,
+  sign_count BIGINT NOT NULL,
+  transports TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_used_at TEXT
+);
+CREATE INDEX identity_webauthn_credentials_by_user ON identity_webauthn_credentials (user_id);
+CREATE TABLE identity_webauthn_challenges (
+  binding TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  challenge TEXT NOT NULL,
+  user_id TEXT,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (binding, purpose)
+);
+CREATE INDEX identity_webauthn_challenges_by_expiry ON identity_webauthn_challenges (expires_at);
+ALTER TABLE identity_users ADD COLUMN passkey_required INTEGER NOT NULL DEFAULT 0;`,
+  },
 ];

@@ -18,6 +18,8 @@ export interface UserRecord {
   totpSecret: string | null;
   /** The user must enrol a TOTP authenticator at the next sign-in. */
   totpRequired: boolean;
+  /** The user must register a passkey at the next sign-in. */
+  passkeyRequired: boolean;
   createdAt: string;
   updatedAt: string;
 }
@@ -36,6 +38,7 @@ type Row = {
   locked_until: string | null;
   totp_secret: string | null;
   totp_required: number;
+  passkey_required: number;
   created_at: string;
   updated_at: string;
 };
@@ -55,6 +58,7 @@ function toRecord(row: Row): UserRecord {
     lockedUntil: row.locked_until,
     totpSecret: row.totp_secret,
     totpRequired: Number(row.totp_required) === 1,
+    passkeyRequired: Number(row.passkey_required) === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -62,14 +66,18 @@ function toRecord(row: Row): UserRecord {
 
 export async function insertUser(
   db: Queryable,
-  user: Omit<UserRecord, 'failedLogins' | 'lockedUntil' | 'totpSecret' | 'createdAt' | 'updatedAt'>,
+  user: Omit<
+    UserRecord,
+    'failedLogins' | 'lockedUntil' | 'totpSecret' | 'passkeyRequired' | 'createdAt' | 'updatedAt'
+  > & { passkeyRequired?: boolean | undefined },
   now: string,
 ): Promise<void> {
   await db.run(sql`INSERT INTO identity_users
     (id, username, password_hash, email, name, roles, tenant_id, enabled, demo, failed_logins, locked_until, totp_required,
-      created_at, updated_at)
+      passkey_required, created_at, updated_at)
     VALUES (${user.id}, ${user.username}, ${user.passwordHash}, ${user.email}, ${user.name}, ${JSON.stringify(user.roles)},
-      ${user.tenantId}, ${user.enabled ? 1 : 0}, ${user.demo ? 1 : 0}, 0, ${null}, ${user.totpRequired ? 1 : 0}, ${now}, ${now})`);
+      ${user.tenantId}, ${user.enabled ? 1 : 0}, ${user.demo ? 1 : 0}, 0, ${null}, ${user.totpRequired ? 1 : 0},
+      ${user.passkeyRequired ? 1 : 0}, ${now}, ${now})`);
 }
 
 export async function findUserById(db: Queryable, id: string): Promise<UserRecord | undefined> {
@@ -120,6 +128,7 @@ export interface UserChanges {
   totpRequired?: boolean | undefined;
   /** Forgets the enrolled authenticator. */
   resetTotp?: boolean | undefined;
+  passkeyRequired?: boolean | undefined;
 }
 
 /** Applies the given changes; returns whether the user existed. */
@@ -133,6 +142,7 @@ export async function updateUser(db: Queryable, id: string, changes: UserChanges
   if (changes.enabled !== undefined) sets.push(sql`enabled = ${changes.enabled ? 1 : 0}`);
   if (changes.unlock) sets.push(sql`failed_logins = 0`, sql`locked_until = ${null}`);
   if (changes.totpRequired !== undefined) sets.push(sql`totp_required = ${changes.totpRequired ? 1 : 0}`);
+  if (changes.passkeyRequired !== undefined) sets.push(sql`passkey_required = ${changes.passkeyRequired ? 1 : 0}`);
   if (changes.resetTotp) sets.push(sql`totp_secret = ${null}`, sql`totp_last_step = ${null}`);
   return (await db.run(sql`UPDATE identity_users SET ${sql.join(sets, sql`, `)} WHERE id = ${id}`)) === 1;
 }

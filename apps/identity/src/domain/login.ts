@@ -11,6 +11,7 @@ import {
   recordLoginSuccess,
   type UserRecord,
 } from '../data/user-repository.js';
+import { hasWebAuthnCredential } from '../data/webauthn-credential-repository.js';
 
 export interface LoginPolicy {
   maxFailures: number;
@@ -43,7 +44,9 @@ export async function login(
   const matches = await verifyPassword(user.passwordHash, password);
   if (matches && !locked && user.enabled) {
     // With a second factor, failures are only cleared once that factor passes too (no free guesses).
-    if (user.failedLogins > 0 && user.totpSecret === null) await recordLoginSuccess(db, user.id);
+    if (user.failedLogins > 0 && user.totpSecret === null && !(await hasWebAuthnCredential(db, user.id))) {
+      await recordLoginSuccess(db, user.id);
+    }
     countLogin('success');
     return { ok: true, user };
   }

@@ -20,6 +20,13 @@ export interface PendingSecondFactor {
   accountId: string;
   /** Present while enrolling: the new secret, sealed under the at-rest key. */
   enrolSecret?: string;
+  /**
+   * Passkeys: `verify` while the user answers with a passkey (or TOTP, if enrolled); `enrol` while an
+   * administrator-required passkey is registered, once every factor the user had has passed.
+   */
+  passkey?: 'verify' | 'enrol';
+  /** With `passkey: 'enrol'`: the factors already passed (`amr` values). */
+  amr?: string[];
 }
 
 /** Undefined when the password is enough; otherwise the pending step (with a new secret to enrol). */

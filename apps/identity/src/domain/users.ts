@@ -18,6 +18,11 @@ import {
   updateUser as updateUserRow,
   type UserRecord,
 } from '../data/user-repository.js';
+import {
+  deleteWebAuthnCredential,
+  listWebAuthnCredentials,
+  type WebAuthnCredentialRecord,
+} from '../data/webauthn-credential-repository.js';
 
 export interface NewUser {
   username: string;
@@ -28,6 +33,7 @@ export interface NewUser {
   tenantId?: string | undefined;
   enabled?: boolean | undefined;
   totpRequired?: boolean | undefined;
+  passkeyRequired?: boolean | undefined;
 }
 
 export interface UserUpdate {
@@ -41,6 +47,7 @@ export interface UserUpdate {
   unlock?: boolean | undefined;
   totpRequired?: boolean | undefined;
   resetTotp?: boolean | undefined;
+  passkeyRequired?: boolean | undefined;
 }
 
 const notFound = (id: string) => new NotFoundError('user_not_found', { detail: `No user ${id}.` });
@@ -60,6 +67,7 @@ export async function createUser(db: Database, input: NewUser): Promise<UserReco
         tenantId: input.tenantId ?? null,
         enabled: input.enabled ?? true,
         totpRequired: input.totpRequired ?? false,
+        passkeyRequired: input.passkeyRequired ?? false,
         demo: false,
       },
       new Date().toISOString(),
@@ -99,4 +107,17 @@ export async function deleteUser(db: Database, id: string): Promise<void> {
 export async function listUsers(db: Database, page: { page: number; size: number }) {
   const { users, total } = await listUserRows(db, { offset: page.page * page.size, limit: page.size });
   return { items: users, page: page.page, size: page.size, total };
+}
+
+/** A user's passkeys (404 for an unknown user). */
+export async function listPasskeys(db: Database, userId: string): Promise<WebAuthnCredentialRecord[]> {
+  await getUser(db, userId);
+  return listWebAuthnCredentials(db, userId);
+}
+
+export async function deletePasskey(db: Database, userId: string, credentialId: string): Promise<void> {
+  await getUser(db, userId);
+  if (!(await deleteWebAuthnCredential(db, userId, credentialId))) {
+    throw new NotFoundError('passkey_not_found', { detail: `No passkey ${credentialId} for user ${userId}.` });
+  }
 }

@@ -14,6 +14,7 @@ import type { AtRestKey } from '../domain/signing-keys.js';
 import { enrolmentQr, openTotpSecret } from '../domain/totp.js';
 import { assertCsrf, csrfToken } from './csrf.js';
 import { renderConsentPage, renderLoginPage, renderTotpPage } from './views.js';
+import type { PasskeySteps } from './passkey-routes.js';
 import type { AuditLog } from '@cryptoutil/infra';
 import { recordEvent } from '../domain/audit-event.js';
 
@@ -30,6 +31,8 @@ export interface InteractionOptions {
   policy: LoginPolicy;
   /** Seals TOTP secrets at rest. */
   totpKey: AtRestKey;
+  /** The passkey steps (passkey-routes.ts), where the password flow hands over. */
+  passkeys?: PasskeySteps;
 }
 
 function pendingSecondFactor(details: InteractionDetails): PendingSecondFactor | undefined {
@@ -123,6 +126,7 @@ export function interactionRouter(options: InteractionOptions): Router {
           csrf: csrfToken(req, res),
           ...(error ? { error } : {}),
           ...(enrolment ? { enrolment } : {}),
+          ...(pending.passkey === 'verify' ? { passkeyHref: `/interaction/${details.uid}/passkey` } : {}),
         }),
       );
   };
@@ -138,7 +142,10 @@ export function interactionRouter(options: InteractionOptions): Router {
       // OIDC Core 3.1.2.1: `login_hint` pre-fills the username (the user can still change it).
       const hint = details.params.login_hint;
       const username = typeof hint === 'string' ? hint.slice(0, 256) : undefined;
-      res.type('html').send(renderLoginPage({ uid: details.uid, clientName, csrf, ...(username ? { username } : {}) }));
+      const passkey = await options.passkeys?.loginForm(details.uid, csrf);
+      res
+        .type('html')
+        .send(renderLoginPage({ uid: details.uid, clientName, csrf, ...(username ? { username } : {}), ...passkey }));
       return;
     }
     if (client?.trusted) {
@@ -170,6 +177,7 @@ export function interactionRouter(options: InteractionOptions): Router {
     if (!result.ok) {
       if (result.lockedNow) record(options, 'identity.login.locked', username, clientId, 'too_many_failures');
       const client = await findClient(options.db, String(details.params.client_id));
+      const csrf = csrfToken(req, res);
       res
         .status(401)
         .type('html')
@@ -177,13 +185,15 @@ export function interactionRouter(options: InteractionOptions): Router {
           renderLoginPage({
             uid: details.uid,
             clientName: String(client?.metadata.client_name ?? details.params.client_id),
-            csrf: csrfToken(req, res),
+            csrf,
             error: FAILED_LOGIN,
             username,
+            ...(await options.passkeys?.loginForm(details.uid, csrf)),
           }),
         );
       return;
     }
+    if (await options.passkeys?.afterPassword(req, res, details, result.user)) return;
     const pending = await secondFactorFor(result.user, options.totpKey);
     if (pending) {
       // The password passed; the interaction remembers who, until the code passes too.
@@ -222,6 +232,7 @@ export function interactionRouter(options: InteractionOptions): Router {
       await sendTotpPage(req, res, details, pending, FAILED_CODE);
       return;
     }
+    if (await options.passkeys?.afterTotp(req, res, details, result.user, ['pwd', 'otp'])) return;
     await provider.interactionFinished(
       req,
       res,

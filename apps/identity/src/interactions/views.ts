@@ -9,6 +9,7 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (char) => ENTITIES[char] ?? char);
 }
 
+/** The layout every interaction page shares. */
 export function page(title: string, body: string): string {
   return `<!doctype html>
 <html lang="en">
@@ -33,6 +34,8 @@ export interface LoginView {
   csrf: string;
   error?: string;
   username?: string;
+  /** The "Sign in with a passkey" form, already rendered and escaped (passkey-views.ts). */
+  passkeyForm?: string;
 }
 
 export function renderLoginPage(view: LoginView): string {
@@ -48,6 +51,7 @@ ${view.error ? `<p class="error" role="alert">${escapeHtml(view.error)}</p>` : '
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
+${view.passkeyForm ?? ''}
 <p><a href="/interaction/${escapeHtml(view.uid)}/abort">Cancel</a></p>`,
   );
 }
@@ -58,6 +62,8 @@ export interface TotpView {
   error?: string;
   /** While enrolling: the QR code to scan and the same secret to type in. */
   enrolment?: { qrDataUri: string; secret: string };
+  /** The user also has a passkey: offer it instead. */
+  passkeyHref?: string;
 }
 
 export function renderTotpPage(view: TotpView): string {
@@ -76,6 +82,7 @@ ${view.error ? `<p class="error" role="alert">${escapeHtml(view.error)}</p>` : '
 <input id="code" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" autocomplete="one-time-code" required>
 <button type="submit">Verify</button>
 </form>
+${view.passkeyHref ? `<p><a href="${escapeHtml(view.passkeyHref)}">Use a passkey instead</a></p>` : ''}
 <p><a href="/interaction/${escapeHtml(view.uid)}/abort">Cancel</a></p>`,
   );
 }

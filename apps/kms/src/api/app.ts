@@ -9,6 +9,7 @@ import { applySecurityDefaults, notFoundHandler, problemHandler, type AuditLog, 
 import { apiAuditTrail } from './audit-trail.js';
 import type { TenantDirectory } from '../domain/tenant.js';
 import { cryptoRouter } from './crypto.js';
+import { cryptoBatchRouter } from './crypto-batch.js';
 import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { tenantSelection } from './tenant-selection.js';
@@ -45,7 +46,13 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
     ...(options.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: options.bodyLimitBytes }),
   });
   for (const router of options.extraRouters ?? []) app.use(router);
-  const resources = Router().use(tenantSelection(tenants), elasticKeysRouter(), materialKeysRouter(), cryptoRouter());
+  const resources = Router().use(
+    tenantSelection(tenants),
+    elasticKeysRouter(),
+    materialKeysRouter(),
+    cryptoRouter(),
+    cryptoBatchRouter(),
+  );
   const service = Router();
   // The audit trail records every operation, so it comes before access control (refusals count too).
   const trail: RequestHandler = options.audit

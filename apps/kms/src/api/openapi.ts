@@ -269,10 +269,16 @@ function page(item: string): Schema {
 }
 
 /** A batch request: 1 to MAX_BATCH_ITEMS items of `item`'s fields plus an optional `reference`. */
-function batchRequest(description: string, item: Record<string, Schema>, required: string): Schema {
+function batchRequest(
+  description: string,
+  item: Record<string, Schema>,
+  required: string,
+  example?: Record<string, string>,
+): Schema {
   return {
     type: 'object',
     description,
+    ...(example ? { examples: [{ items: [{ ...example, reference: 'row-1' }] }] } : {}),
     additionalProperties: false,
     required: ['items'],
     properties: {
@@ -322,13 +328,16 @@ function batchSchemas(): Record<string, Schema> {
       'Plaintexts to encrypt.',
       { data: base64url('The plaintext, base64url.'), context: itemContext },
       'data',
+      { data: 'aGVsbG8', context: 'order-42' },
     ),
     BatchJweRequest: batchRequest(
       'JWEs to decrypt or rewrap.',
       { jwe: ref('schemas', 'JweCompact'), context: itemContext },
       'jwe',
     ),
-    BatchSignRequest: batchRequest('Payloads to sign.', { data: base64url('The payload, base64url.') }, 'data'),
+    BatchSignRequest: batchRequest('Payloads to sign.', { data: base64url('The payload, base64url.') }, 'data', {
+      data: 'aGVsbG8',
+    }),
     BatchVerifyRequest: batchRequest('JWSs to verify.', { jws: ref('schemas', 'JwsCompact') }, 'jws'),
     BatchItemError: {
       type: 'object',

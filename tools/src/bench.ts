@@ -42,9 +42,13 @@ const ROOT = resolve(HERE, '..', '..');
 const BENCH_AUDIENCE = 'https://kms.bench';
 const pbkdf2Async = promisify(pbkdf2);
 const PLAINTEXT_1KIB = Buffer.alloc(1024, 'a').toString();
-/** Batch sizes: 1,000 small items (a 32-byte field or data key each) and 100 items of 1 KiB (within the 1 MiB limit). */
-const BATCH_LARGE = 1000;
-const BATCH_SMALL = 100;
+/**
+ * Batch sizes: 1,000 items of 32 bytes (a field or a data key each) to encrypt (a 60 KB body), 100 JWEs of them to
+ * decrypt (20 KB). Bodies of 60 KB and more sometimes get the connection reset under load (the KMS listener's HTTP
+ * parser reports HPE_PAUSED; the single encrypt with 200 KB does it too), which would count as errors here.
+ */
+const BATCH_ENCRYPT_ITEMS = 1000;
+const BATCH_DECRYPT_ITEMS = 100;
 const batchBody = (items: number, field: 'data' | 'jwe', value: string) =>
   JSON.stringify({ items: Array.from({ length: items }, () => ({ [field]: value })) });
 
@@ -316,12 +320,11 @@ async function startKms(
         'encrypt-kw': [`/elastickey/${keys.kw}/encrypt`, PLAINTEXT_1KIB],
         'decrypt-dir': [`/elastickey/${keys.dir}/decrypt`, jwe],
         'rewrap-dir': [`/elastickey/${keys.dir}/rewrap`, jwe],
-        'encrypt-batch1000': [`/elastickey/${keys.dir}/encrypt/batch`, batchBody(BATCH_LARGE, 'data', small)],
-        'encrypt-batch100': [
-          `/elastickey/${keys.dir}/encrypt/batch`,
-          batchBody(BATCH_SMALL, 'data', Buffer.from(PLAINTEXT_1KIB).toString('base64url')),
+        'encrypt-batch': [`/elastickey/${keys.dir}/encrypt/batch`, batchBody(BATCH_ENCRYPT_ITEMS, 'data', small)],
+        'decrypt-batch': [
+          `/elastickey/${keys.dir}/decrypt/batch`,
+          batchBody(BATCH_DECRYPT_ITEMS, 'jwe', smallJwe ?? ''),
         ],
-        'decrypt-batch1000': [`/elastickey/${keys.dir}/decrypt/batch`, batchBody(BATCH_LARGE, 'jwe', smallJwe ?? '')],
         'sign-es256': [`/elastickey/${keys.es256}/sign`, PLAINTEXT_1KIB],
         'sign-eddsa': [`/elastickey/${keys.eddsa}/sign`, PLAINTEXT_1KIB],
         'sign-rs256': [`/elastickey/${keys.rs256}/sign`, PLAINTEXT_1KIB],
@@ -652,9 +655,8 @@ const SCENARIOS: Scenario[] = [
   ]),
   ...(
     [
-      ['encrypt-batch', 'encrypt-batch1000', BATCH_LARGE, 'batch encrypt, 1,000 items of 32 B, A256GCM/dir'],
-      ['encrypt-batch100', 'encrypt-batch100', BATCH_SMALL, 'batch encrypt, 100 items of 1 KiB, A256GCM/dir'],
-      ['decrypt-batch', 'decrypt-batch1000', BATCH_LARGE, 'batch decrypt, 1,000 JWEs of 32 B, A256GCM/dir'],
+      ['encrypt-batch', 'encrypt-batch', BATCH_ENCRYPT_ITEMS, 'batch encrypt, 1,000 items of 32 B, A256GCM/dir'],
+      ['decrypt-batch', 'decrypt-batch', BATCH_DECRYPT_ITEMS, 'batch decrypt, 100 JWEs of 32 B, A256GCM/dir'],
     ] as const
   ).map(([name, operation, items, what]) => ({
     ...kms(name, `${operation}-apikey`, `${what}, API key (req/s are calls; items/s = req/s × ${items})`),

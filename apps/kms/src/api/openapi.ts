@@ -342,7 +342,9 @@ function batchSchemas(): Record<string, Schema> {
     BatchItemError: {
       type: 'object',
       description:
-        "An item that failed: its problem object (the same as the single operation's), the others unaffected.",
+        'An item that failed: its problem object, as the single operation would answer it (`invalid_base64url`, ' +
+        '`invalid_item` for a context over the limit, `invalid_jwe`, `invalid_jws`, `signature_invalid`, ' +
+        '`material_key_revoked`, …); the other items are unaffected.',
       required: ['error'],
       properties: { reference: itemReference, error: ref('schemas', 'Problem') },
     },

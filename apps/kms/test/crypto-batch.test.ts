@@ -286,6 +286,9 @@ describeEachDatabase('crypto batches', (database) => {
     expect([disabled.status, disabled.body.code]).toEqual([409, 'elastic_key_not_active']);
     const missing = await batch('/elastickey/01a20f00-0000-7000-8000-00000000dead/encrypt/batch', [{ data: 'AA' }]);
     expect([missing.status, missing.body.code]).toEqual([404, 'elastic_key_not_found']);
+    // Even when no item could be parsed.
+    const nothingGood = await batch('/elastickey/01a20f00-0000-7000-8000-00000000dead/encrypt/batch', [{ data: '!' }]);
+    expect([nothingGood.status, nothingGood.body.code]).toEqual([404, 'elastic_key_not_found']);
   });
 
   it('needs the scope of the operation: kms:rewrap rewraps but cannot decrypt, kms:write implies it', async () => {

@@ -79,7 +79,8 @@ export async function withParsedItems<I, T>(
   run: (items: I[]) => Promise<BatchResult<T>[]>,
 ): Promise<BatchResult<T>[]> {
   const good = parsed.flatMap((item) => (item.ok ? [item.value] : []));
-  const done = good.length > 0 ? await run(good) : [];
+  // Run even with no good item: the elastic key is still checked (a missing key is a 404, not 200 of errors).
+  const done = await run(good);
   let position = 0;
   return parsed.map((item) => (item.ok ? (done[position++] as BatchResult<T>) : item));
 }

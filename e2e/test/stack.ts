@@ -26,6 +26,7 @@ const KMS_SCOPES = [
   'kms:write',
   'kms:encrypt',
   'kms:decrypt',
+  'kms:rewrap',
   'kms:sign',
   'kms:verify',
   'kms:generate',

@@ -304,6 +304,7 @@ describe('the access table', () => {
 
   it('lets kms:admin imply every fine scope, kms:write and kms:read their documented sets', () => {
     expect([...(KMS_SCOPE_IMPLICATIONS['kms:admin'] ?? [])].sort()).toEqual([...KMS_FINE_SCOPES].sort());
+    expect(KMS_SCOPE_IMPLICATIONS['kms:write']).toContain('kms:rewrap');
     expect(KMS_SCOPE_IMPLICATIONS['kms:read']).toEqual(['kms:pool:read', 'kms:key:read', 'kms:verify']);
     expect(KMS_SCOPE_IMPLICATIONS['kms:write']).not.toContain('kms:verify');
   });

@@ -55,7 +55,7 @@ export interface TestKms {
 
 export async function startTestKms(
   db: Database,
-  options: Pick<PublicAppOptions, 'bodyLimitBytes' | 'browser' | 'audit' | 'rateLimits'> & {
+  options: Pick<PublicAppOptions, 'bodyLimitBytes' | 'browser' | 'audit' | 'rateLimits' | 'logger'> & {
     access?: RequestHandler;
     realms?: Realms;
   } = {},
@@ -74,6 +74,7 @@ export async function startTestKms(
       ...(options.browser ? { browser: options.browser } : {}),
       ...(options.audit ? { audit: options.audit } : {}),
       ...(options.rateLimits ? { rateLimits: options.rateLimits } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
     }),
   );
   answerClientErrors(server);

@@ -24,10 +24,17 @@ const CONTRACT: [method: string, path: string][] = [
   ['post', '/elastickey/{id}/materialkey/{mkid}/revoke'],
   ['post', '/elastickey/{id}/encrypt'],
   ['post', '/elastickey/{id}/decrypt'],
+  ['post', '/elastickey/{id}/rewrap'],
   ['post', '/elastickey/{id}/sign'],
   ['post', '/elastickey/{id}/verify'],
   ['post', '/elastickey/{id}/generate'],
   ['get', '/elastickey/{id}/jwks'],
+  // kms.md "Beyond the anchors": Batch.
+  ['post', '/elastickey/{id}/encrypt/batch'],
+  ['post', '/elastickey/{id}/decrypt/batch'],
+  ['post', '/elastickey/{id}/rewrap/batch'],
+  ['post', '/elastickey/{id}/sign/batch'],
+  ['post', '/elastickey/{id}/verify/batch'],
 ];
 
 /** The browser API's sign-in, documented for `/browser/api/v1` only (path-level servers). */

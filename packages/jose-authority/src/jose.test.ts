@@ -4,7 +4,7 @@ import { createDecipheriv } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompactEncrypt, importJWK, type JWK } from 'jose';
+import { CompactEncrypt, compactDecrypt, importJWK, type JWK } from 'jose';
 import {
   AlgorithmUnsupportedError,
   DATA_KEY_ALGORITHMS,
@@ -174,6 +174,65 @@ describe('JWS round trips', () => {
     await expect(verifyJws(`${header}.cA.!!`, jwk, 'ES256')).rejects.toMatchObject({ code: 'invalid_jws' });
     await expect(signJws(bytes('p'), jwk, { alg: 'RS256', kid: 'k' })).rejects.toMatchObject({
       code: 'algorithm_unsupported',
+    });
+  });
+});
+
+describe('dir with AES-GCM (node:crypto path)', () => {
+  it.each(['A128GCM', 'A192GCM', 'A256GCM'] as const)(
+    '%s: jose decrypts what it writes and it decrypts what jose writes; any change is refused',
+    async (enc) => {
+      const jwk = await generateJwk({ kty: 'oct', bytes: Number(enc.slice(1, 4)) / 8 }, { kid: 'k' });
+      const ours = await encryptJwe(bytes('both ways'), jwk, { alg: 'dir', enc, kid: 'mk', context: 'c' });
+      const joseKey = await importJWK({ kty: 'oct', k: jwk.k }, 'dir');
+      const byJose = await compactDecrypt(ours, joseKey);
+      expect([text(byJose.plaintext), byJose.protectedHeader]).toEqual([
+        'both ways',
+        { alg: 'dir', enc, kid: 'mk', ctx: 'c' },
+      ]);
+      const theirs = await new CompactEncrypt(bytes('from jose'))
+        .setProtectedHeader({ alg: 'dir', enc, kid: 'mk', ctx: 'c' })
+        .encrypt(joseKey);
+      const expected = { alg: 'dir', enc, context: 'c' } as const;
+      expect(text((await decryptJwe(theirs, jwk, expected)).plaintext)).toBe('from jose');
+      const parts = ours.split('.');
+      const changed = [
+        flip(ours, 2),
+        flip(ours, 3),
+        flip(ours, 4),
+        [parts[0], 'AAAA', ...parts.slice(2)].join('.'),
+        [parts[0], '', `${parts[2]}!`, ...parts.slice(3)].join('.'),
+        [parts[0], '', parts[2], parts[3], (parts[4] ?? '').slice(0, 8)].join('.'),
+      ];
+      for (const jwe of changed) {
+        await expect(decryptJwe(jwe, jwk, expected)).rejects.toMatchObject({ code: 'invalid_jwe' });
+      }
+      // The header is the additional data: another header (here the same fields re-encoded) does not authenticate.
+      const reencoded = Buffer.from(JSON.stringify({ enc, alg: 'dir', kid: 'mk', ctx: 'c' })).toString('base64url');
+      await expect(decryptJwe([reencoded, ...parts.slice(1)].join('.'), jwk, expected)).rejects.toMatchObject({
+        code: 'invalid_jwe',
+      });
+    },
+  );
+
+  it('never repeats an IV, across refills of its random pool', async () => {
+    const jwk = await generateJwk({ kty: 'oct', bytes: 32 }, { kid: 'k' });
+    const ivs = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      ivs.add((await encryptJwe(bytes('x'), jwk, { alg: 'dir', enc: 'A256GCM', kid: 'mk' })).split('.')[2] ?? '');
+    }
+    expect(ivs.size).toBe(3000);
+  });
+
+  it('leaves a compressed (zip) JWE to jose, which refuses it', async () => {
+    const jwk = await generateJwk({ kty: 'oct', bytes: 32 }, { kid: 'k' });
+    const jwe = await encryptJwe(bytes('x'), jwk, { alg: 'dir', enc: 'A256GCM', kid: 'mk' });
+    const [, ...rest] = jwe.split('.');
+    const zipped = Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid: 'mk', zip: 'DEF' })).toString(
+      'base64url',
+    );
+    await expect(decryptJwe([zipped, ...rest].join('.'), jwk, { alg: 'dir', enc: 'A256GCM' })).rejects.toMatchObject({
+      code: 'invalid_jwe',
     });
   });
 });

@@ -7,6 +7,7 @@ import type { JweEncryption, JweKeyManagement } from './algorithms.js';
 import { InvalidJweError } from './errors.js';
 import { compactHeader } from './compact.js';
 import { importJoseKey } from './import-key.js';
+import { decryptDirectGcm, directGcmKey, encryptDirectGcm, plainDirectHeader } from './jwe-dir-gcm.js';
 
 export const CONTEXT_HEADER = 'ctx';
 
@@ -23,6 +24,8 @@ export async function encryptJwe(plaintext: Uint8Array, jwk: JWK, options: JweOp
   const header: CompactJWEHeaderParameters = { alg: options.alg, enc: options.enc, kid: options.kid };
   if (options.context !== undefined) header[CONTEXT_HEADER] = options.context;
   if (options.cty !== undefined) header.cty = options.cty;
+  const direct = directGcmKey(jwk, options.alg, options.enc);
+  if (direct) return encryptDirectGcm(plaintext, direct, header);
   const key = await importJoseKey(jwk, options.alg, true, options.enc);
   return new CompactEncrypt(plaintext).setProtectedHeader(header).encrypt(key);
 }
@@ -52,6 +55,12 @@ export async function decryptJwe(
   }
   if (header[CONTEXT_HEADER] !== expected.context) {
     throw new InvalidJweError('The context does not match the one the data was encrypted with.');
+  }
+  const direct = directGcmKey(jwk, expected.alg, expected.enc);
+  if (direct && plainDirectHeader(header)) {
+    const plaintext = decryptDirectGcm(jwe.trim(), direct);
+    if (!plaintext) throw new InvalidJweError('The JWE could not be decrypted.');
+    return { plaintext, header };
   }
   const key = await importJoseKey(jwk, expected.alg, false, expected.enc);
   try {

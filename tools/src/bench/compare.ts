@@ -10,6 +10,8 @@ export interface BenchRow {
   mode: 'keep-alive' | 'new-connection' | 'flow';
   connections: number;
   'req/s': number;
+  /** For batch scenarios: items per second (req/s × items per request). */
+  'items/s'?: number;
   'p50 ms': number;
   'p99 ms': number;
   errors: number;

@@ -183,7 +183,7 @@ export async function startDemoServices(
           '  certificate_names: [demo-client]',
           'resources:',
           `  - uri: ${kms.publicUrl}`,
-          '    scopes: [kms:admin, kms:write, kms:read, kms:encrypt, kms:decrypt, kms:sign, kms:verify, kms:generate]',
+          '    scopes: [kms:admin, kms:write, kms:read, kms:encrypt, kms:decrypt, kms:rewrap, kms:sign, kms:verify, kms:generate]',
           '',
         ].join('\n'),
       );

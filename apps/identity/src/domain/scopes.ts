@@ -7,6 +7,7 @@ export const KMS_SCOPES = [
   'kms:write',
   'kms:encrypt',
   'kms:decrypt',
+  'kms:rewrap',
   'kms:sign',
   'kms:verify',
   'kms:generate',

@@ -50,9 +50,16 @@ export const ACCESS_RULES: readonly Rule[] = [
   route('GET', '/elastickey/:id/jwks', op('kms:key:read', false)),
   route('POST', '/elastickey/:id/encrypt', op('kms:encrypt')),
   route('POST', '/elastickey/:id/decrypt', op('kms:decrypt')),
+  route('POST', '/elastickey/:id/rewrap', op('kms:rewrap')),
   route('POST', '/elastickey/:id/sign', op('kms:sign')),
   route('POST', '/elastickey/:id/verify', op('kms:verify', false)),
   route('POST', '/elastickey/:id/generate', op('kms:generate')),
+  // A batch needs the scope of its operation, once per call.
+  route('POST', '/elastickey/:id/encrypt/batch', op('kms:encrypt')),
+  route('POST', '/elastickey/:id/decrypt/batch', op('kms:decrypt')),
+  route('POST', '/elastickey/:id/rewrap/batch', op('kms:rewrap')),
+  route('POST', '/elastickey/:id/sign/batch', op('kms:sign')),
+  route('POST', '/elastickey/:id/verify/batch', op('kms:verify', false)),
 ];
 
 /** Where the Vault Transit compatible router is mounted (Vault's `/v1` API, mount path fixed at `transit`). */

@@ -10,6 +10,7 @@ import { applySecurityDefaults, notFoundHandler, problemHandler, type AuditLog, 
 import { apiAuditTrail } from './audit-trail.js';
 import type { TenantDirectory } from '../domain/tenant.js';
 import { cryptoRouter } from './crypto.js';
+import { cryptoBatchRouter } from './crypto-batch.js';
 import { elasticKeysRouter } from './elastic-keys.js';
 import { materialKeysRouter } from './material-keys.js';
 import { wrappingKeyRouter } from './wrapping-key.js';
@@ -65,6 +66,7 @@ export function createPublicApp(tenants: TenantDirectory, options: PublicAppOpti
     materialKeysRouter(),
     wrappingKeyRouter(),
     cryptoRouter(),
+    cryptoBatchRouter(),
   );
   const service = Router();
   // The audit trail records every operation, so it comes before access control (refusals count too).

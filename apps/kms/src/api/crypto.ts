@@ -1,4 +1,4 @@
-/** Crypto endpoints: encrypt/decrypt (JWE), sign/verify (JWS), data keys, public JWKS. */
+/** Crypto endpoints: encrypt/decrypt/rewrap (JWE), sign/verify (JWS), data keys, public JWKS. */
 import { tenantContext } from './tenant-selection.js';
 import { Router, type Request } from 'express';
 import { ValidationError } from '@cryptoutil/infra';
@@ -6,11 +6,10 @@ import { decrypt } from '../domain/decrypt.js';
 import { encrypt } from '../domain/encrypt.js';
 import { generateDataKey } from '../domain/generate-data-key.js';
 import { elasticKeyJwks } from '../domain/jwks.js';
+import { rewrap } from '../domain/rewrap.js';
 import { sign } from '../domain/sign.js';
 import { verify } from '../domain/verify.js';
-import { bodyBytes, bodyCompact, queryString, uuidParam } from './validation.js';
-
-const MAX_CONTEXT_LENGTH = 1024;
+import { MAX_CONTEXT_LENGTH, bodyBytes, bodyCompact, queryString, uuidParam } from './validation.js';
 
 function context(req: Request): string | undefined {
   const value = queryString(req, 'context');
@@ -38,6 +37,14 @@ export function cryptoRouter(): Router {
     const ctx = tenantContext(res);
     const id = uuidParam(req, 'elasticKeyId');
     res.type('application/octet-stream').send(Buffer.from(await decrypt(ctx, id, bodyCompact(req), context(req))));
+  });
+
+  router.post('/elastickey/:elasticKeyId/rewrap', async (req, res) => {
+    const ctx = tenantContext(res);
+    const id = uuidParam(req, 'elasticKeyId');
+    const given = context(req);
+    const jwe = await rewrap(ctx, id, bodyCompact(req), given === undefined ? {} : { context: given });
+    res.type('text/plain').send(jwe);
   });
 
   router.post('/elastickey/:elasticKeyId/sign', async (req, res) => {

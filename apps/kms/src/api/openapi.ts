@@ -10,6 +10,7 @@
 import { DATA_KEY_ALGORITHMS, KEY_ALGORITHM_NAMES } from '@cryptoutil/jose-authority';
 import { ELASTIC_KEY_SORT_FIELDS } from '../data/elastic-key-repository.js';
 import { MATERIAL_KEY_SORT_FIELDS } from '../data/material-key-repository.js';
+import { MAX_BATCH_ITEMS } from '../domain/batch.js';
 import { ELASTIC_KEY_STATUSES } from '../domain/elastic-key-status.js';
 import {
   VAULT_TOKEN_SECURITY_SCHEME,
@@ -45,7 +46,9 @@ const JSON_TYPE = 'application/json';
 const JWE_COMPACT_PATTERN = '^[A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]*){4}$';
 const JWS_COMPACT_PATTERN = '^[A-Za-z0-9_-]*(\\.[A-Za-z0-9_-]*){2}$';
 const SORT_PATTERN = '^[a-z_]+:(ASC|DESC)$';
+const BASE64URL_PATTERN = '^[A-Za-z0-9_-]*={0,2}$';
 const MAX_CONTEXT_LENGTH = 1024;
+const MAX_REFERENCE_LENGTH = 256;
 
 const uuid = (description?: string): Schema => ({
   type: 'string',
@@ -58,6 +61,17 @@ const nullableTimestamp = (description: string): Schema => ({
   format: 'date-time',
   description,
 });
+
+const itemReference: Schema = {
+  type: 'string',
+  maxLength: MAX_REFERENCE_LENGTH,
+  description: "The caller's name for the item, echoed in its result.",
+};
+const itemContext: Schema = {
+  type: 'string',
+  description: `Bound into the JWE protected header (at most ${MAX_CONTEXT_LENGTH} characters, else that item's \`invalid_item\` error).`,
+};
+const base64url = (description: string): Schema => ({ type: 'string', pattern: BASE64URL_PATTERN, description });
 
 const schemas: Record<string, Schema> = {
   ElasticKeyCreate: {
@@ -249,6 +263,7 @@ const schemas: Record<string, Schema> = {
       payload: { type: 'string', pattern: '^[A-Za-z0-9_-]*$', description: 'The signed bytes, base64url.' },
     },
   },
+  ...batchSchemas(),
   Login: {
     type: 'object',
     additionalProperties: false,
@@ -303,6 +318,102 @@ function page(item: string): Schema {
   };
 }
 
+/** A batch request: 1 to MAX_BATCH_ITEMS items of `item`'s fields plus an optional `reference`. */
+function batchRequest(
+  description: string,
+  item: Record<string, Schema>,
+  required: string,
+  example?: Record<string, string>,
+): Schema {
+  return {
+    type: 'object',
+    description,
+    ...(example ? { examples: [{ items: [{ ...example, reference: 'row-1' }] }] } : {}),
+    additionalProperties: false,
+    required: ['items'],
+    properties: {
+      items: {
+        type: 'array',
+        minItems: 1,
+        maxItems: MAX_BATCH_ITEMS,
+        description: `At most ${MAX_BATCH_ITEMS} items (more is \`400 batch_too_large\`), within the body limit.`,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: [required],
+          properties: { ...item, reference: itemReference },
+        },
+      },
+    },
+  };
+}
+
+/** A batch response: one result per item, in the items' order: `success`'s fields or `error`. */
+function batchResults(description: string, success: Record<string, Schema>): Schema {
+  return {
+    type: 'object',
+    description,
+    required: ['results'],
+    properties: {
+      results: {
+        type: 'array',
+        items: {
+          oneOf: [
+            {
+              type: 'object',
+              required: Object.keys(success),
+              properties: { reference: itemReference, ...success },
+            },
+            ref('schemas', 'BatchItemError'),
+          ],
+        },
+      },
+    },
+  };
+}
+
+function batchSchemas(): Record<string, Schema> {
+  return {
+    BatchEncryptRequest: batchRequest(
+      'Plaintexts to encrypt.',
+      { data: base64url('The plaintext, base64url.'), context: itemContext },
+      'data',
+      { data: 'aGVsbG8', context: 'order-42' },
+    ),
+    BatchJweRequest: batchRequest(
+      'JWEs to decrypt or rewrap.',
+      { jwe: ref('schemas', 'JweCompact'), context: itemContext },
+      'jwe',
+    ),
+    BatchSignRequest: batchRequest('Payloads to sign.', { data: base64url('The payload, base64url.') }, 'data', {
+      data: 'aGVsbG8',
+    }),
+    BatchVerifyRequest: batchRequest('JWSs to verify.', { jws: ref('schemas', 'JwsCompact') }, 'jws'),
+    BatchItemError: {
+      type: 'object',
+      description:
+        'An item that failed: its problem object, as the single operation would answer it (`invalid_base64url`, ' +
+        '`invalid_item` for a context over the limit, `invalid_jwe`, `invalid_jws`, `signature_invalid`, ' +
+        '`material_key_revoked`, …); the other items are unaffected.',
+      required: ['error'],
+      properties: { reference: itemReference, error: ref('schemas', 'Problem') },
+    },
+    BatchJweResults: batchResults('One JWE per item, or its error.', { jwe: ref('schemas', 'JweCompact') }),
+    BatchDataResults: batchResults('One plaintext per item, or its error.', {
+      data: base64url('The plaintext, base64url.'),
+    }),
+    BatchJwsResults: batchResults('One JWS per item, or its error.', { jws: ref('schemas', 'JwsCompact') }),
+    BatchVerifyResults: batchResults(
+      'One verification per item, or its error (a bad signature is the item error `signature_invalid`).',
+      {
+        valid: { const: true },
+        kid: uuid('The material key that verified the signature.'),
+        payload: base64url('The signed bytes, base64url.'),
+      },
+    ),
+  };
+}
+
 function problemResponse(description: string, codes: string[], headers?: Record<string, unknown>): Schema {
   const status = Number(/^\d{3}/.exec(description)?.[0] ?? 0);
   return {
@@ -346,6 +457,7 @@ const responses: Record<string, Schema> = {
     'wrapped_key_algorithm_unsupported',
     'wrapping_key_unknown',
     'wrapped_key_invalid',
+    'batch_too_large',
   ]),
   Unauthorized: problemResponse('401 Unauthorized', ['authentication_required', 'invalid_credentials'], {
     'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="invalid_token"' },
@@ -822,6 +934,21 @@ function paths(): Record<string, Schema> {
         errors: [404, 409],
       }),
     },
+    '/elastickey/{id}/rewrap': {
+      post: operation({
+        operationId: 'rewrap',
+        tag: 'Crypto',
+        summary: 'Rewrap a JWE with the latest material key',
+        description:
+          'Takes a JWE made with any allowed version of this elastic key (and the `context` it was made with) ' +
+          'and returns one made with the latest version, bound to the same context. The plaintext never leaves ' +
+          'the KMS. Scope `kms:rewrap` (implied by `kms:write`); `kms:decrypt` is not needed and not enough.',
+        parameters: [...id, 'Context'],
+        requestBody: ref('requestBodies', 'Jwe'),
+        success: { '200': text('JweCompact', 'The new JWE, compact serialization.') },
+        errors: [404, 409],
+      }),
+    },
     '/elastickey/{id}/sign': {
       post: operation({
         operationId: 'sign',
@@ -859,6 +986,7 @@ function paths(): Record<string, Schema> {
         errors: [404, 409],
       }),
     },
+    ...batchPaths(),
     '/elastickey/{id}/jwks': {
       get: operation({
         operationId: 'getElasticKeyJwks',
@@ -880,6 +1008,48 @@ function paths(): Record<string, Schema> {
   };
 }
 
+function batchPaths(): Record<string, Schema> {
+  const batch = (
+    name: 'encrypt' | 'decrypt' | 'rewrap' | 'sign' | 'verify',
+    summary: string,
+    request: string,
+    results: string,
+    scope: string,
+  ): [string, Schema] => [
+    `/elastickey/{id}/${name}/batch`,
+    {
+      post: operation({
+        operationId: `${name}Batch`,
+        tag: 'Crypto',
+        summary,
+        description:
+          `Up to ${MAX_BATCH_ITEMS} items in one call; the elastic key and its versions are resolved once. ` +
+          'Results keep the order of the items; an item that fails (bad base64url, bad JWE or JWS, wrong ' +
+          'context) has an `error` problem object and never fails the others. The whole call is refused only ' +
+          'for a body that is not a batch or a key that refuses the operation. One audit event per item. ' +
+          `Scope \`${scope}\`.`,
+        parameters: ['ElasticKeyId'],
+        requestBody: jsonBody(request),
+        success: { '200': json(results, 'One result per item, in order.') },
+        errors: [404, 409],
+      }),
+    },
+  ];
+  return Object.fromEntries([
+    batch('encrypt', 'Encrypt many plaintexts', 'BatchEncryptRequest', 'BatchJweResults', 'kms:encrypt'),
+    batch('decrypt', 'Decrypt many JWEs', 'BatchJweRequest', 'BatchDataResults', 'kms:decrypt'),
+    batch(
+      'rewrap',
+      'Rewrap many JWEs with the latest material key',
+      'BatchJweRequest',
+      'BatchJweResults',
+      'kms:rewrap',
+    ),
+    batch('sign', 'Sign many payloads', 'BatchSignRequest', 'BatchJwsResults', 'kms:sign'),
+    batch('verify', 'Verify many JWSs', 'BatchVerifyRequest', 'BatchVerifyResults', 'kms:verify'),
+  ]);
+}
+
 const DESCRIPTION = `Keeps keys so that applications never hold long-lived key material. Everything it returns is a
 standard JOSE object (JWE, JWS, JWK), so any JOSE library can check its work.
 
@@ -890,10 +1060,10 @@ The same paths are served under two prefixes (pick one in **Servers**):
 | \`/service/api/v1\` | machine clients | HTTP Basic (realm user or service client), bearer token (JWT from Identity), or API key |
 | \`/browser/api/v1\` | the browser console | session cookie and CSRF token after a realm login |
 
-Scopes: \`kms:admin\` ⊇ \`kms:write\` ⊇ \`kms:read\`, plus per operation \`kms:encrypt\`, \`kms:decrypt\`, \`kms:sign\`,
-\`kms:verify\`, \`kms:generate\`. A caller sees only its tenant's keys (another tenant's key is a \`404\`): the
-tenant comes from the credential; a caller with several tenants picks one with the \`X-Tenant-ID\` header
-(a canonical UUIDv4 that must be one of its own; otherwise \`403 tenant_forbidden\`, malformed \`400\`).
+Scopes: \`kms:admin\` ⊇ \`kms:write\` ⊇ \`kms:read\`, plus per operation \`kms:encrypt\`, \`kms:decrypt\`,
+\`kms:rewrap\`, \`kms:sign\`, \`kms:verify\`, \`kms:generate\` (a batch needs its operation's scope). A caller sees
+only its tenant's keys (another tenant's key is a \`404\`): the tenant comes from the credential; a caller with
+several tenants picks one with the \`X-Tenant-ID\` header (a canonical UUIDv4 that must be one of its own; otherwise \`403 tenant_forbidden\`, malformed \`400\`).
 
 Vault clients use the **Vault Transit compatibility** paths under \`/v1/transit\` (\`X-Vault-Token\`, Vault's shapes).
 
@@ -920,7 +1090,10 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
     tags: [
       { name: 'Elastic keys', description: 'Named keys with a lifecycle; each holds one or more material keys.' },
       { name: 'Material keys', description: 'The versions of an elastic key: generate (rotate), import, revoke.' },
-      { name: 'Crypto', description: 'Encrypt, decrypt, sign, verify, data keys and public JWKS.' },
+      {
+        name: 'Crypto',
+        description: 'Encrypt, decrypt, rewrap, sign, verify (one at a time or in batches), data keys and public JWKS.',
+      },
       {
         name: 'Browser session',
         description: 'Sign in on the browser API; then pick the `/browser/api/v1` server for the other operations.',

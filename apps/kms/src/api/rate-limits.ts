@@ -37,7 +37,7 @@ export function kmsRateLimiters(
   };
 }
 
-const CRYPTO_SCOPES = new Set(['kms:encrypt', 'kms:decrypt', 'kms:sign', 'kms:verify', 'kms:generate']);
+const CRYPTO_SCOPES = new Set(['kms:encrypt', 'kms:decrypt', 'kms:rewrap', 'kms:sign', 'kms:verify', 'kms:generate']);
 
 const isCrypto = (req: Parameters<RequestHandler>[0]) => CRYPTO_SCOPES.has(operationOf(req)?.scope ?? '');
 

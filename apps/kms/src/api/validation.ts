@@ -6,6 +6,9 @@ import type { Request } from 'express';
 import { UnsupportedMediaTypeError, ValidationError, isCanonicalUuid } from '@cryptoutil/infra';
 import type { PageRequest, SortOrder } from '../data/paging.js';
 
+/** The longest `context` a JWE may be bound to. */
+export const MAX_CONTEXT_LENGTH = 1024;
+
 export function uuidParam(req: Request, name: string): string {
   const value = req.params[name];
   if (typeof value !== 'string' || !isCanonicalUuid(value)) {
@@ -111,4 +114,18 @@ export function bodyCompact(req: Request): string {
 
 export function hasBody(req: Request): boolean {
   return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Bytes sent as base64url (RFC 4648 §5; trailing `=` padding tolerated); anything else is `invalid_base64url`. */
+export function base64urlBytes(text: string, field: string): Uint8Array {
+  const unpadded = text.length % 4 === 0 ? text.replace(/={1,2}$/, '') : text;
+  if (!BASE64URL.test(unpadded) || unpadded.length % 4 === 1) {
+    throw new ValidationError(`${field} must be base64url (RFC 4648 §5).`, {
+      code: 'invalid_base64url',
+      extensions: { field },
+    });
+  }
+  return Buffer.from(unpadded, 'base64url');
 }

@@ -9,10 +9,19 @@ import type { KmsContext } from './kms-context.js';
 export type EncryptionAlgorithm = Extract<KeyAlgorithm, { use: 'enc' }>;
 export type SigningAlgorithm = Extract<KeyAlgorithm, { use: 'sig' }>;
 
-export async function encryptionKey(
-  ctx: KmsContext,
-  id: string,
-): Promise<{ key: ElasticKeyRecord; algorithm: EncryptionAlgorithm }> {
+/** An elastic key checked for encryption (active, `enc`), with its parsed algorithm. */
+export interface EncryptionKey {
+  key: ElasticKeyRecord;
+  algorithm: EncryptionAlgorithm;
+}
+
+/** An elastic key checked for signing (active, `sig`), with its parsed algorithm. */
+export interface SigningKey {
+  key: ElasticKeyRecord;
+  algorithm: SigningAlgorithm;
+}
+
+export async function encryptionKey(ctx: KmsContext, id: string): Promise<EncryptionKey> {
   const key = await getElasticKey(ctx, id);
   assertActive(key.status);
   const algorithm = parseKeyAlgorithm(key.algorithm);
@@ -20,10 +29,7 @@ export async function encryptionKey(
   return { key, algorithm };
 }
 
-export async function signingKey(
-  ctx: KmsContext,
-  id: string,
-): Promise<{ key: ElasticKeyRecord; algorithm: SigningAlgorithm }> {
+export async function signingKey(ctx: KmsContext, id: string): Promise<SigningKey> {
   const key = await getElasticKey(ctx, id);
   assertActive(key.status);
   const algorithm = parseKeyAlgorithm(key.algorithm);

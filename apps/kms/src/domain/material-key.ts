@@ -231,3 +231,22 @@ export async function materialForKid(
     throw error;
   }
 }
+
+/**
+ * Memoizes `lookup` per `kid` for one call: a batch names few versions many times, and each is loaded and
+ * unwrapped once. A `kid` that is not a string is passed on every time (the lookup refuses it).
+ */
+export function materialsByKid(
+  lookup: (kid: unknown) => Promise<UsableMaterial>,
+): (kid: unknown) => Promise<UsableMaterial> {
+  const found = new Map<string, Promise<UsableMaterial>>();
+  return (kid) => {
+    if (typeof kid !== 'string') return lookup(kid);
+    let material = found.get(kid);
+    if (!material) {
+      material = lookup(kid);
+      found.set(kid, material);
+    }
+    return material;
+  };
+}

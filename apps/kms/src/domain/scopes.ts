@@ -7,6 +7,7 @@ import type { ScopeImplications } from '@cryptoutil/jose-authority';
 export const KMS_FINE_SCOPES = [
   'kms:encrypt',
   'kms:decrypt',
+  'kms:rewrap',
   'kms:sign',
   'kms:verify',
   'kms:generate',
@@ -25,6 +26,7 @@ export type KmsScope = (typeof KMS_FINE_SCOPES)[number];
 const WRITE: readonly KmsScope[] = [
   'kms:encrypt',
   'kms:decrypt',
+  'kms:rewrap',
   'kms:sign',
   'kms:generate',
   'kms:pool:create',

@@ -118,6 +118,16 @@ CREATE TABLE kms_login_failures (
   updated_ms BIGINT NOT NULL
 );`,
   },
+  {
+    // DPoP proofs already used (RFC 9449 §11.1), shared by every instance (data/dpop-proof-repository).
+    id: '0010_dpop_proofs',
+    sql: `
+CREATE TABLE kms_dpop_proofs (
+  id TEXT PRIMARY KEY,
+  expires_ms BIGINT NOT NULL
+);
+CREATE INDEX kms_dpop_proofs_by_expiry ON kms_dpop_proofs (expires_ms);`,
+  },
 ];
 
 /**

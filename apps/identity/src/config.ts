@@ -32,6 +32,8 @@ export const identityConfigSchema = z.strictObject({
     signing_key_encryption: secret,
     /** Bearer token for the admin API; absent: only administrator client certificates are accepted. */
     admin_token: secret.optional(),
+    /** DPoP server nonces are derived from this; absent: from `signing_key_encryption` (own HKDF label). */
+    dpop_nonce_key: secret.optional(),
   }),
   admin: z
     .strictObject({
@@ -72,6 +74,13 @@ export const identityConfigSchema = z.strictObject({
     .strictObject({
       max_failures: z.number().int().min(1).default(5),
       lockout_seconds: z.number().int().min(1).default(900),
+    })
+    .prefault({}),
+  /** DPoP (RFC 9449): on for every client; public clients must use it unless registered otherwise. */
+  dpop: z
+    .strictObject({
+      /** Proofs must carry a server nonce (RFC 9449 §8): a pre-made or long-kept proof is useless. */
+      require_nonce: z.boolean().default(true),
     })
     .prefault({}),
   telemetry: telemetryConfigSchema,

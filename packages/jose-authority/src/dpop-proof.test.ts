@@ -13,6 +13,7 @@ import {
   requestHtu,
   type DpopPresentation,
 } from './dpop-proof.js';
+import { createDpopProof } from './dpop-client.js';
 import { TokenValidationError } from './token-errors.js';
 import { TokenValidator } from './token-validator.js';
 
@@ -108,6 +109,13 @@ describe('DPoP proof verifier', () => {
         jkt,
       ),
     ).resolves.toBeUndefined();
+  });
+
+  it('accepts what createDpopProof makes (the client side used by the demo relying party)', async () => {
+    const pair = await generateKeyPair('ES256');
+    const jkt = await calculateJwkThumbprint(await exportJWK(pair.publicKey));
+    const made = await createDpopProof(pair, { htm: 'POST', htu: `${URL_}?page=1`, accessToken: TOKEN, nonce: 'n' });
+    await expect(verifier().verify(at(made, 'POST'), TOKEN, jkt)).resolves.toBeUndefined();
   });
 
   it('refuses a missing proof, two proofs and a malformed one', async () => {

@@ -99,7 +99,10 @@ for (const [engine, replicas] of [
       it('answers 401 without a token and 403 with the needed scope for a token that lacks it', async () => {
         const none = await kms('POST', `/elastickey/${keyId}/encrypt`, undefined, 'x');
         expect(none.status).toBe(401);
-        expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kms", Basic realm="kms", ApiKey realm="kms"');
+        // DPoP (RFC 9449 §7.1) is offered with the proof algorithms the KMS accepts.
+        expect(none.headers.get('www-authenticate')).toMatch(
+          /^Bearer realm="kms", DPoP realm="kms", algs="ES256 [A-Za-z0-9 ]+", Basic realm="kms", ApiKey realm="kms"$/,
+        );
         expect(none.json()).toMatchObject({ code: 'authentication_required' });
         const reader = await token('kms:read');
         const refused = await kms('POST', `/elastickey/${keyId}/encrypt`, reader, 'x');
@@ -288,24 +291,34 @@ browserSuite(
       expect(signInProcesses()).toBe(stack.replicas.identity.length);
       const redirect = new URL(received[0]!, callbackUrl);
       stack.secrets.add(redirect.searchParams.get('code')!);
-      const tokens = await client.authorizationCodeGrant(config, redirect, {
-        pkceCodeVerifier: verifier,
-        expectedState: state,
-      });
+      // A public client must use DPoP (RFC 9449): its tokens are bound to a key only it holds.
+      const dpop = client.getDPoPHandle(config, await client.randomDPoPKeyPair());
+      const tokens = await client.authorizationCodeGrant(
+        config,
+        redirect,
+        { pkceCodeVerifier: verifier, expectedState: state },
+        undefined,
+        { DPoP: dpop },
+      );
       expect(tokens.claims()?.preferred_username).toBe('demo-user');
       stack.secrets.add(tokens.access_token);
       const claims = decodeJwt(tokens.access_token);
       expect(claims).toMatchObject({ aud: stack.kms.publicUrl, scope: 'kms:read kms:encrypt' });
+      expect(claims.cnf).toEqual({ jkt: await dpop.calculateThumbprint() });
 
-      const call = (method: string, path: string, body?: string) =>
-        stack.fetch(`${stack.kms.publicUrl}/service/api/v1${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${tokens.access_token}`,
-            ...(body ? { 'content-type': 'application/json' } : {}),
-          },
-          ...(body ? { body } : {}),
-        });
+      const call = async (method: string, path: string, body?: string): Promise<Response> => {
+        const url = new URL(`${stack.kms.publicUrl}/service/api/v1${path}`);
+        const headers = new Headers(body ? { 'content-type': 'application/json' } : {});
+        try {
+          return await client.fetchProtectedResource(config, tokens.access_token, url, method, body ?? null, headers, {
+            DPoP: dpop,
+          });
+        } catch (error) {
+          // A refusal with a challenge is an answer this test looks at.
+          if (error instanceof client.WWWAuthenticateChallengeError) return error.response;
+          throw error;
+        }
+      };
       expect((await call('GET', '/elastickeys')).status).toBe(200);
       const create = await call(
         'POST',

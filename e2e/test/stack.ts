@@ -212,6 +212,8 @@ export async function startStack(
         'server:',
         `  public_port: ${own.public}`,
         `  admin_port: ${own.admin}`,
+        // What callers use (the proxy's URL with replicas): DPoP proofs name it.
+        `  public_url: ${kmsUrl}`,
         ...databaseLines('kms'),
         'tls:',
         `  dir: ${tlsDir}`,

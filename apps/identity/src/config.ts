@@ -32,6 +32,8 @@ export const identityConfigSchema = z.strictObject({
     signing_key_encryption: secret,
     /** Bearer token for the admin API; absent: only administrator client certificates are accepted. */
     admin_token: secret.optional(),
+    /** DPoP server nonces are derived from this; absent: from `signing_key_encryption` (own HKDF label). */
+    dpop_nonce_key: secret.optional(),
   }),
   admin: z
     .strictObject({
@@ -98,6 +100,13 @@ export const identityConfigSchema = z.strictObject({
       /** Origins the browser may report; default the issuer's origin. */
       origins: z.array(z.url()).min(1).optional(),
       rp_name: z.string().min(1).default('cryptoutil Identity'),
+    })
+    .prefault({}),
+  /** DPoP (RFC 9449): on for every client; public clients must use it unless registered otherwise. */
+  dpop: z
+    .strictObject({
+      /** Proofs must carry a server nonce (RFC 9449 §8): a pre-made or long-kept proof is useless. */
+      require_nonce: z.boolean().default(true),
     })
     .prefault({}),
   telemetry: telemetryConfigSchema,

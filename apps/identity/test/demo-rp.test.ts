@@ -50,6 +50,8 @@ describeEachDatabase('demo relying party', (db) => {
     const page = await done.response.text();
     expect(page).toContain('2. Your tokens');
     expect(page).toContain('&quot;client_id&quot;: &quot;demo-spa&quot;');
+    // The page asked for its token with a DPoP proof (answering Identity's nonce): the token is bound.
+    expect(page).toMatch(/&quot;cnf&quot;: \{\s*&quot;jkt&quot;: &quot;[A-Za-z0-9_-]{43}&quot;/);
     expect(page).not.toContain('<script');
 
     const refused = await browser.request(`${t.identity.issuer}/demo/rp/encrypt`, { form: { text: 'x' } });

@@ -24,6 +24,11 @@ export const kmsConfigSchema = z.strictObject({
       body_limit_bytes: z.number().int().min(1024).default(DEFAULT_BODY_LIMIT_BYTES),
       /** Readiness reports the process degraded above this resident set size. */
       readiness_max_rss_mb: z.number().int().min(64).default(1024),
+      /**
+       * The URL clients call the public listener at (behind a proxy or load balancer, its URL): DPoP proofs
+       * must name it (`htu`) and it is the default token audience. Default the listener's own URL.
+       */
+      public_url: z.url({ protocol: /^https?$/ }).optional(),
     })
     .prefault({}),
   tls: z
@@ -82,7 +87,7 @@ export const kmsConfigSchema = z.strictObject({
         .strictObject({
           /** Identity's issuer URL; its discovery document names the JWKS and introspection endpoints. */
           issuer: z.url(),
-          /** Expected `aud`; default the KMS's own public URL. */
+          /** Expected `aud`; default the KMS's public URL (`server.public_url`, else the listener's). */
           audience: z.string().min(1).optional(),
           jwks_cache_ttl_seconds: z.number().int().min(1).default(300),
           jwks_cooldown_seconds: z.number().int().min(0).default(30),
@@ -108,6 +113,15 @@ export const kmsConfigSchema = z.strictObject({
               public_url: z.url().optional(),
             })
             .optional(),
+          /** DPoP proofs with sender-constrained tokens (RFC 9449); used proof ids are kept in the database. */
+          dpop: z
+            .strictObject({
+              /** How old a proof's `iat` may be. */
+              proof_max_age_seconds: z.number().int().min(1).max(600).default(60),
+              /** How far ahead of this clock a proof's `iat` may be. */
+              proof_future_skew_seconds: z.number().int().min(0).max(60).default(5),
+            })
+            .prefault({}),
         })
         .optional(),
       /** The file realm (`realms.yml`); a missing file means no realm users. */

@@ -38,6 +38,7 @@ import { loadRealms, withDatabaseRealm } from './domain/realm.js';
 import { accessControl } from './api/access.js';
 import { seedDemo, type DemoSeed, type SeededDemo } from './domain/demo-seed.js';
 import { deleteStaleLoginFailures } from './data/login-failure-repository.js';
+import { databaseDpopReplayStore, deleteExpiredDpopProofs } from './data/dpop-proof-repository.js';
 import { createPasswordLogin } from './domain/password-login.js';
 import { databaseDemoUserStore } from './domain/realm-user.js';
 import { SessionStore } from './domain/session.js';
@@ -218,7 +219,9 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
   const hostInUrl = urlHost(host);
   const publicPort = await listen(publicServer, host, config.server.public_port);
   const adminPort = await listen(adminServer, host, config.server.admin_port);
-  const publicUrl = `${scheme}://${hostInUrl}:${publicPort}`;
+  const listenerUrl = `${scheme}://${hostInUrl}:${publicPort}`;
+  /** Where clients reach this KMS (a proxy's URL when configured): the default audience and the DPoP `htu`. */
+  const publicUrl = config.server.public_url?.replace(/\/$/, '') ?? listenerUrl;
   let identityAgent: Agent | undefined;
   if (config.auth) {
     const auth = config.auth;
@@ -241,6 +244,12 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
           mode: identity.revocation_check,
           intervalMs: identity.revocation_interval_seconds * 1000,
           auth: { method: 'client_secret_basic', clientId: identity.client_id, clientSecret: identity.client_secret },
+        },
+        // Used proofs are kept in the database, so a proof replayed to another instance is refused too.
+        dpop: {
+          replay: databaseDpopReplayStore(db),
+          maxAgeSeconds: identity.dpop.proof_max_age_seconds,
+          futureSkewSeconds: identity.dpop.proof_future_skew_seconds,
         },
       });
       const browserLogin = identity.browser_login;
@@ -277,9 +286,11 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
         ...(auth.methods.includes('basic') ? ['Basic'] : []),
         ...(auth.methods.includes('api_key') ? ['ApiKey'] : []),
       ],
+      ...(validator && auth.methods.includes('bearer') ? { dpopAlgorithms: validator.dpop.algorithms } : {}),
       authenticate: createAuthenticator({
         methods: auth.methods,
         validator,
+        publicUrl,
         login,
         apiKeys: auth.api_keys.map((key) => ({
           id: key.id,
@@ -310,13 +321,16 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     deleteStaleLoginFailures(db, Date.now() - STALE_LOGIN_FAILURES_MS).catch((error: unknown) =>
       logger.error('deleting stale sign-in failure counts failed', { error }),
     );
+    deleteExpiredDpopProofs(db, Date.now()).catch((error: unknown) =>
+      logger.error('deleting expired DPoP proof ids failed', { error }),
+    );
   }, DESTROY_SWEEP_MS);
   sweep.unref();
 
   return {
     service,
     ...(demo ? { demo } : {}),
-    publicUrl,
+    publicUrl: listenerUrl,
     adminUrl: `${scheme}://${hostInUrl}:${adminPort}`,
     rootCaPem,
     publicServer,

@@ -278,18 +278,19 @@ describe('OpenAPI document', () => {
     });
   });
 
-  it('declares basic, bearer, API key and session security, as the KMS accepts them', () => {
+  it('declares basic, bearer, DPoP, API key and session security, as the KMS accepts them', () => {
     const schemes = (document.components as { securitySchemes: Json }).securitySchemes;
     expect(schemes).toEqual({
       basic: expect.objectContaining({ type: 'http', scheme: 'basic' }),
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }),
+      dpop: expect.objectContaining({ type: 'http', scheme: 'DPoP' }),
       // The value Swagger UI sends is the whole header: `ApiKey <id>.<secret>`.
       apiKey: expect.objectContaining({ type: 'apiKey', in: 'header', name: 'Authorization' }),
       session: expect.objectContaining({ type: 'apiKey', in: 'cookie', name: '__Host-kms_session' }),
       // The Vault Transit paths only (their own `security`).
       vaultToken: expect.objectContaining({ type: 'apiKey', in: 'header', name: 'X-Vault-Token' }),
     });
-    expect(document.security).toEqual([{ basic: [] }, { bearer: [] }, { apiKey: [] }, { session: [] }]);
+    expect(document.security).toEqual([{ basic: [] }, { bearer: [] }, { dpop: [] }, { apiKey: [] }, { session: [] }]);
     expect(operation('post', '/login')).toMatchObject({ security: [] });
   });
 });

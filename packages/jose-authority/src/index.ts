@@ -7,6 +7,8 @@ export * from './keys.js';
 export * from './wrap.js';
 export type { JWK, JSONWebKeySet } from 'jose';
 export * from './bearer-guard.js';
+export * from './dpop-client.js';
+export * from './dpop-proof.js';
 export * from './introspection.js';
 export * from './jwks-cache.js';
 export * from './scopes.js';

@@ -7,6 +7,13 @@
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { JWS_ALGORITHMS } from './algorithms.js';
+import {
+  DpopProofVerifier,
+  MemoryDpopReplayStore,
+  type DpopPresentation,
+  type DpopProofOptions,
+  type DpopReplayStore,
+} from './dpop-proof.js';
 import { RevocationChecker, type IntrospectionAuth, type RevocationMode } from './introspection.js';
 import { JwksCache } from './jwks-cache.js';
 import { parseScopes } from './scopes.js';
@@ -14,6 +21,20 @@ import { TokenValidationError } from './token-errors.js';
 
 /** Asymmetric JWS algorithms only: `none` and HMAC (whose key a resource server would share) never. */
 export const DEFAULT_TOKEN_ALGORITHMS: readonly string[] = JWS_ALGORITHMS.filter((alg) => !alg.startsWith('HS'));
+
+/** How the token was presented: its `Authorization` scheme and, for DPoP, the proof and the request. */
+export interface TokenPresentation {
+  sensitive?: boolean;
+  /** `Bearer` unless told. */
+  scheme?: 'Bearer' | 'DPoP';
+  dpop?: DpopPresentation;
+}
+
+/** The key thumbprint a DPoP-bound token names (`cnf.jkt`), if it is bound. */
+export function boundKeyThumbprint(claims: JWTPayload): string | undefined {
+  const cnf = claims.cnf as { jkt?: unknown } | undefined;
+  return typeof cnf?.jkt === 'string' ? cnf.jkt : undefined;
+}
 
 export interface TokenValidatorOptions {
   /** Expected `iss`; its discovery document names the JWKS and introspection endpoints. */
@@ -28,6 +49,11 @@ export interface TokenValidatorOptions {
   /** Only asymmetric algorithms are accepted, whatever is listed here. */
   algorithms?: readonly string[];
   revocation?: { mode?: RevocationMode; intervalMs?: number; auth?: IntrospectionAuth };
+  /**
+   * DPoP-bound tokens (RFC 9449): proof age, skew and algorithms, and where used proof ids are kept
+   * (default this process's memory; several instances need a shared store).
+   */
+  dpop?: Omit<DpopProofOptions, 'replay' | 'now'> & { replay?: DpopReplayStore };
   /** How many verified tokens to remember (default 10,000). */
   verifiedTokenCacheSize?: number;
   /** Timeout for each call to the issuer. */
@@ -177,6 +203,7 @@ function tokenError(error: unknown): TokenValidationError {
 export class TokenValidator {
   readonly jwks: JwksCache;
   readonly revocation: RevocationChecker;
+  readonly dpop: DpopProofVerifier;
   readonly #options: TokenValidatorOptions;
   readonly #algorithms: string[];
   /**
@@ -194,6 +221,11 @@ export class TokenValidator {
     const asymmetric = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
     this.#algorithms = (options.algorithms ?? DEFAULT_TOKEN_ALGORITHMS).filter((alg) => asymmetric.has(alg));
     this.#verified = new LRUCache({ max: options.verifiedTokenCacheSize ?? 10_000 });
+    this.dpop = new DpopProofVerifier({
+      ...options.dpop,
+      replay: options.dpop?.replay ?? new MemoryDpopReplayStore({ now }),
+      now,
+    });
     this.jwks = new JwksCache({
       issuer: options.issuer,
       fetch: fetcher,
@@ -217,14 +249,32 @@ export class TokenValidator {
 
   /**
    * The principal of a valid token; `sensitive` operations also check revocation in the default mode.
+   * A DPoP-bound token (`cnf.jkt`) needs the `DPoP` scheme and a valid proof on every request (a cached
+   * verification of the token never skips the proof); an unbound token is refused with that scheme.
    * Throws `TokenValidationError`.
    */
-  async validate(token: string | undefined, options: { sensitive?: boolean } = {}): Promise<Principal> {
+  async validate(token: string | undefined, options: TokenPresentation = {}): Promise<Principal> {
     if (!token) throw new TokenValidationError('missing_token', 'A bearer token is required.');
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) {
       throw new TokenValidationError('invalid_token', 'The token is malformed.');
     }
     const payload = await this.#verify(token);
+    const jkt = boundKeyThumbprint(payload);
+    if (jkt !== undefined) {
+      if (options.scheme !== 'DPoP') {
+        throw new TokenValidationError(
+          'invalid_token',
+          'The token is DPoP-bound: present it with Authorization: DPoP and a proof.',
+          { scheme: 'DPoP', claim: 'cnf' },
+        );
+      }
+      await this.dpop.verify(options.dpop ?? { proof: undefined, method: '', url: '' }, token, jkt);
+    } else if (options.scheme === 'DPoP') {
+      throw new TokenValidationError('invalid_token', 'The token is not DPoP-bound: present it as Bearer.', {
+        scheme: 'DPoP',
+        claim: 'cnf',
+      });
+    }
     if (this.revocation.needsCheck(options.sensitive === true)) {
       await this.revocation.assertActive(token, payload.jti);
     }

@@ -46,6 +46,8 @@ const metadataFields = {
   /** Lifetime of this client's access tokens for resource servers (default `tokens.access_token_ttl_seconds`). */
   access_token_ttl: z.number().int().min(5).max(86_400),
   scope: z.string().max(2048),
+  /** DPoP-bound tokens only (RFC 9449): token requests without a proof are refused. Default true for public clients. */
+  dpop_bound_access_tokens: z.boolean(),
   jwks: z.strictObject({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(16) }),
 };
 

@@ -16,9 +16,10 @@ export function renderRpPage(view: RpView): string {
     ? `<h2>2. Your tokens</h2>
 <p>ID token claims (who you are):</p>
 ${json(view.idClaims ?? {})}
-<p>Access token claims (what the KMS will check: <code>aud</code>, <code>scope</code>, expiry):</p>
+<p>Access token claims (what the KMS will check: <code>aud</code>, <code>scope</code>, expiry, and
+<code>cnf.jkt</code>: the token is DPoP-bound to a key only this page holds, so a copy of it is useless alone):</p>
 ${json(view.accessClaims)}
-<h2>3. Call the KMS with the access token</h2>
+<h2>3. Call the KMS with the access token and a DPoP proof</h2>
 <form method="post" action="/demo/rp/encrypt">
 <input type="hidden" name="csrf" value="${escapeHtml(view.csrf)}">
 <label for="text">Text to encrypt</label>

@@ -1,14 +1,17 @@
 /**
  * The demo relying party (identity.md "Demo mode"), served only with `--demo` at `/demo/rp`: a person
  * signs in as the public client `demo-spa` (authorization code + PKCE, like any app would), sees the ID
- * and access token claims, then has the KMS encrypt and decrypt a text with that access token. Pages are
- * server-rendered without scripts; the RP's state lives in a short-lived in-memory session (demo only).
+ * and access token claims, then has the KMS encrypt and decrypt a text with that access token. The token
+ * is DPoP-bound (RFC 9449): each session has its own key pair, every token request and KMS call carries
+ * a proof, and Identity's nonce is sent back when it asks for one. Pages are server-rendered without
+ * scripts; the RP's state lives in a short-lived in-memory session (demo only).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
-import { decodeJwt } from 'jose';
+import { decodeJwt, generateKeyPair } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { ValidationError } from '@cryptoutil/infra';
+import { createDpopProof, type DpopKeyPair } from '@cryptoutil/jose-authority';
 import { assertCsrf, cookieValue, csrfToken } from '../interactions/csrf.js';
 import { renderRpPage, type RpView } from './relying-party-views.js';
 
@@ -29,6 +32,8 @@ export interface RelyingPartyOptions {
 
 interface RpSession {
   verifier: string;
+  /** The key the session's tokens are bound to (DPoP). */
+  dpopKeys: DpopKeyPair;
   state: string;
   idToken?: string;
   accessToken?: string;
@@ -66,7 +71,7 @@ export function relyingPartyRouter(options: RelyingPartyOptions): Router {
 
   router.get('/demo/rp', (req, res) => render(req, res, sessionOf(req)));
 
-  router.get('/demo/rp/start', (_req, res) => {
+  router.get('/demo/rp/start', async (_req, res) => {
     if (sessions.size >= MAX_SESSIONS) {
       for (const [id, session] of sessions) if (session.expires <= Date.now()) sessions.delete(id);
       if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
@@ -74,6 +79,7 @@ export function relyingPartyRouter(options: RelyingPartyOptions): Router {
     const id = randomBytes(24).toString('base64url');
     const session: RpSession = {
       verifier: randomBytes(32).toString('base64url'),
+      dpopKeys: await generateKeyPair('ES256'),
       state: randomBytes(16).toString('base64url'),
       expires: Date.now() + SESSION_TTL_MS,
     };
@@ -101,18 +107,27 @@ export function relyingPartyRouter(options: RelyingPartyOptions): Router {
     if (typeof error === 'string' || typeof code !== 'string') {
       throw new ValidationError(`The sign-in ended without a code (${String(error ?? 'no code')}).`);
     }
-    const answer = await undiciFetch(`${options.issuer}/token`, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'authorization_code',
-        code,
-        redirect_uri: callback,
-        client_id: DEMO_RP_CLIENT,
-        code_verifier: session.verifier,
-      }).toString(),
-    });
+    const tokenUrl = `${options.issuer}/token`;
+    const tokenRequest = async (nonce?: string) =>
+      undiciFetch(tokenUrl, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          dpop: await createDpopProof(session.dpopKeys, { htm: 'POST', htu: tokenUrl, ...(nonce ? { nonce } : {}) }),
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: callback,
+          client_id: DEMO_RP_CLIENT,
+          code_verifier: session.verifier,
+        }).toString(),
+      });
+    let answer = await tokenRequest();
+    // RFC 9449 §8: Identity asks for its nonce (400 use_dpop_nonce + DPoP-Nonce); the code is not used yet.
+    const nonce = answer.headers.get('dpop-nonce');
+    if (answer.status === 400 && nonce) answer = await tokenRequest(nonce);
     const tokens = (await answer.json()) as { id_token?: string; access_token?: string; error?: string };
     if (!tokens.access_token) throw new ValidationError(`The token request failed (${tokens.error ?? answer.status}).`);
     session.idToken = tokens.id_token;
@@ -126,7 +141,7 @@ export function relyingPartyRouter(options: RelyingPartyOptions): Router {
     const session = sessionOf(req);
     if (!session?.accessToken) throw new ValidationError('Sign in first.');
     const text = String((req.body as { text?: unknown }).text ?? '').slice(0, 4096);
-    session.result = await encryptAndDecrypt(options, agent, session.accessToken, text);
+    session.result = await encryptAndDecrypt(options, agent, session.accessToken, session.dpopKeys, text);
     render(req, res, session);
   });
 
@@ -138,15 +153,22 @@ async function encryptAndDecrypt(
   options: RelyingPartyOptions,
   agent: Agent,
   accessToken: string,
+  dpopKeys: DpopKeyPair,
   text: string,
 ): Promise<NonNullable<RpView['result']>> {
   const api = `${options.kmsUrl}/service/api/v1`;
-  const call = (path: string, init: { method?: string; body?: string } = {}) =>
+  const call = async (path: string, init: { method?: string; body?: string } = {}) =>
     undiciFetch(`${api}${path}`, {
       method: init.method ?? 'GET',
       dispatcher: agent,
       headers: {
-        authorization: `Bearer ${accessToken}`,
+        // A DPoP-bound token goes with a fresh proof for this method and URL; Bearer only if unbound.
+        ...((decodeJwt(accessToken).cnf as { jkt?: string } | undefined)?.jkt
+          ? {
+              authorization: `DPoP ${accessToken}`,
+              dpop: await createDpopProof(dpopKeys, { htm: init.method ?? 'GET', htu: `${api}${path}`, accessToken }),
+            }
+          : { authorization: `Bearer ${accessToken}` }),
         ...(init.body === undefined ? {} : { 'content-type': 'text/plain' }),
       },
       ...(init.body === undefined ? {} : { body: init.body }),

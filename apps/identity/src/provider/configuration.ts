@@ -1,7 +1,8 @@
 /**
  * The oidc-provider instance (identity.md "Protocol"): persistent adapter, our accounts and hashed
  * client secrets, PKCE S256 required, refresh-token rotation with reuse detection, JWT access tokens
- * (RFC 9068) for the configured resource servers, with `tenant_id`, `roles` and the grant id.
+ * (RFC 9068) for the configured resource servers, with `tenant_id`, `roles` and the grant id; DPoP
+ * (RFC 9449) binds them (`cnf.jkt`) for clients that send proofs, which public clients must.
  */
 import Provider, {
   errors,
@@ -33,6 +34,7 @@ import { OIDC_SCOPES } from '../domain/scopes.js';
 import { findAccount } from './account.js';
 import { providerClientMetadata } from './client-metadata.js';
 import { tlsClientAuth } from './tls-client-auth.js';
+import { DPOP_SIGNING_ALGORITHMS, dpopFeature } from './dpop.js';
 import { verifyHashedClientSecrets } from './client-secrets.js';
 import { countTokensIssued } from '../domain/identity-metrics.js';
 import { renderErrorPage, renderLogoutPage, renderSignedOutPage } from '../interactions/views.js';
@@ -160,6 +162,7 @@ export function createProvider(options: ProviderOptions): Provider {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth', 'none'],
     responseTypes: ['code'],
     pkce: { required: () => true },
+    enabledJWA: { dPoPSigningAlgValues: [...DPOP_SIGNING_ALGORITHMS] },
     rotateRefreshToken: rotatesRefreshToken,
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -193,6 +196,8 @@ export function createProvider(options: ProviderOptions): Provider {
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       deviceFlow: deviceFlowFeature(),
+      // Sender-constrained tokens (RFC 9449), with server nonces: see dpop.ts.
+      dPoP: dpopFeature(config),
       // Logout pages in the shared look (no inline style or script; the provider's form posts the choice).
       // OIDC Back-Channel Logout 1.0: a logout posts a signed logout token to each client of the session
       // that registered a back-channel URI (the KMS ends its console sessions with it).

@@ -113,7 +113,9 @@ export function jwtTokenEndpoints(options: JwtTokenEndpointOptions): Router {
     const payload = await verifyAccessToken(options, body.token);
     res.set('Cache-Control', 'no-store');
     if (!payload || !(await isActive(options, payload))) return void res.json({ active: false });
-    res.json({ ...payload, active: true, token_type: 'Bearer' });
+    // A DPoP-bound token keeps its `cnf` (RFC 9449 §6.2) and is of type DPoP.
+    const bound = typeof (payload.cnf as { jkt?: unknown } | undefined)?.jkt === 'string';
+    res.json({ ...payload, active: true, token_type: bound ? 'DPoP' : 'Bearer' });
   });
 
   router.post('/token/revocation', raw, async (req: Request, res: Response, next: NextFunction) => {

@@ -98,6 +98,8 @@ export interface AccessControlOptions {
   errorDetail?: ErrorDetailLevel;
   /** Schemes offered next to Bearer in `WWW-Authenticate` (e.g. `Basic`, `ApiKey`). */
   otherSchemes?: readonly string[];
+  /** DPoP proof algorithms accepted: a `DPoP` challenge with them follows `Bearer` (RFC 9449 §7.1). */
+  dpopAlgorithms?: readonly string[];
 }
 
 /** Requires a principal whose (expanded) scopes include the operation's; unknown paths go on to the 404. */

@@ -1,6 +1,6 @@
 /**
- * Who is calling the service API (kms.md, integration.md "Other service credentials"): Identity bearer
- * tokens, HTTP Basic for realm users, `Authorization: ApiKey <id>.<secret>` keys (only hashes in config),
+ * Who is calling the service API (kms.md, integration.md "Other service credentials"): Identity access
+ * tokens (`Bearer`, or `DPoP` with a proof for sender-constrained tokens, RFC 9449), HTTP Basic for realm users, `Authorization: ApiKey <id>.<secret>` keys (only hashes in config),
  * and client certificates from the project CA mapped to principals. Methods are tried in the configured
  * order and the first success wins; when a credential was presented and refused, its reason is the answer,
  * otherwise `401 authentication_required`.
@@ -8,7 +8,12 @@
 import type { TLSSocket } from 'node:tls';
 import type { Request } from 'express';
 import { basicCredentials, verifiedSecretCache } from '@cryptoutil/infra';
-import { TokenValidationError, bearerToken, type TokenValidator } from '@cryptoutil/jose-authority';
+import {
+  TokenValidationError,
+  presentedToken,
+  tokenPresentation,
+  type TokenValidator,
+} from '@cryptoutil/jose-authority';
 import { countTokenValidation } from '../domain/crypto-metrics.js';
 import { LoginRefused, type PasswordLogin } from '../domain/password-login.js';
 
@@ -45,6 +50,8 @@ export interface CertificateEntry {
 export interface AuthenticationOptions {
   methods: readonly AuthMethod[];
   validator?: TokenValidator | undefined;
+  /** The URL clients call the KMS at: DPoP proofs name it (`htu`). */
+  publicUrl?: string | undefined;
   /** The realm password check (file and database realms, lockout). */
   login: PasswordLogin;
   apiKeys: readonly ApiKeyEntry[];
@@ -110,10 +117,13 @@ export function createAuthenticator(options: AuthenticationOptions): Authenticat
   };
 
   const bearer = async (req: Request, sensitive: boolean): Promise<KmsPrincipal | undefined> => {
-    const token = bearerToken(req);
-    if (token === undefined || !options.validator) return undefined;
+    const presented = presentedToken(req);
+    if (presented === undefined || !options.validator) return undefined;
     try {
-      const principal = await options.validator.validate(token, { sensitive });
+      const principal = await options.validator.validate(presented.token, {
+        sensitive,
+        ...tokenPresentation(req, presented.scheme, options.publicUrl),
+      });
       countTokenValidation('valid');
       return {
         subject: principal.subject,

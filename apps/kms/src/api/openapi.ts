@@ -459,9 +459,13 @@ const responses: Record<string, Schema> = {
     'wrapped_key_invalid',
     'batch_too_large',
   ]),
-  Unauthorized: problemResponse('401 Unauthorized', ['authentication_required', 'invalid_credentials'], {
-    'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="invalid_token"' },
-  }),
+  Unauthorized: problemResponse(
+    '401 Unauthorized',
+    ['authentication_required', 'invalid_credentials', 'invalid_dpop_proof'],
+    {
+      'WWW-Authenticate': { schema: { type: 'string' }, example: 'Bearer error="invalid_token"' },
+    },
+  ),
   Forbidden: problemResponse(
     '403 Forbidden',
     ['insufficient_scope', 'import_not_allowed', 'tenant_forbidden', 'csrf_token_invalid'],
@@ -1057,7 +1061,7 @@ The same paths are served under two prefixes (pick one in **Servers**):
 
 | prefix | for | authentication |
 |---|---|---|
-| \`/service/api/v1\` | machine clients | HTTP Basic (realm user or service client), bearer token (JWT from Identity), or API key |
+| \`/service/api/v1\` | machine clients | HTTP Basic (realm user or service client), bearer token (JWT from Identity), DPoP-bound token with a proof (RFC 9449), or API key |
 | \`/browser/api/v1\` | the browser console | session cookie and CSRF token after a realm login |
 
 Scopes: \`kms:admin\` ⊇ \`kms:write\` ⊇ \`kms:read\`, plus per operation \`kms:encrypt\`, \`kms:decrypt\`,
@@ -1100,7 +1104,7 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
       },
       VAULT_TRANSIT_TAG,
     ],
-    security: [{ basic: [] }, { bearer: [] }, { apiKey: [] }, { session: [] }],
+    security: [{ basic: [] }, { bearer: [] }, { dpop: [] }, { apiKey: [] }, { session: [] }],
     paths: { ...sessionPaths(), ...paths(), ...vaultTransitPaths() },
     components: {
       schemas: { ...schemas, ...VAULT_TRANSIT_SCHEMAS },
@@ -1114,6 +1118,14 @@ export function openApiDocument(options: OpenApiOptions): OpenApiDocument {
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description: 'An access token issued by Identity, with the needed `kms:*` scope.',
+        },
+        dpop: {
+          type: 'http',
+          scheme: 'DPoP',
+          description:
+            'A DPoP-bound access token from Identity (`cnf.jkt`), sent as `Authorization: DPoP <token>` with a ' +
+            '`DPoP` proof header for this request (RFC 9449: `htm`, `htu` = the KMS public URL and path without ' +
+            'query, `iat`, unique `jti`, `ath`). A bound token sent as Bearer is refused.',
         },
         apiKey: {
           type: 'apiKey',

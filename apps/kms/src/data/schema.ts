@@ -119,6 +119,16 @@ CREATE TABLE kms_login_failures (
 );`,
   },
   {
+    // DPoP proofs already used (RFC 9449 §11.1), shared by every instance (data/dpop-proof-repository).
+    id: '0010_dpop_proofs',
+    sql: `
+CREATE TABLE kms_dpop_proofs (
+  id TEXT PRIMARY KEY,
+  expires_ms BIGINT NOT NULL
+);
+CREATE INDEX kms_dpop_proofs_by_expiry ON kms_dpop_proofs (expires_ms);`,
+  },
+  {
     // Console sign-in through Identity (data/identity-login-repository): the pending logins (state, nonce,
     // PKCE verifier; single use, minutes long) and, on each session, Identity's session id so a
     // back-channel logout ends it.

@@ -11,6 +11,7 @@ const CONTRACT: [method: string, path: string][] = [
   ['post', '/elastickey'],
   ['get', '/elastickey/{id}'],
   ['put', '/elastickey/{id}'],
+  ['post', '/elastickey/{id}/trim'],
   ['post', '/elastickey/{id}/disable'],
   ['post', '/elastickey/{id}/enable'],
   ['delete', '/elastickey/{id}'],
@@ -169,6 +170,11 @@ describe('OpenAPI document', () => {
       'created_at',
       'updated_at',
       'material_key_count',
+      'latest_version',
+      'min_decryption_version',
+      'min_encryption_version',
+      'rotation_period',
+      'max_encryptions',
     ]);
     expect(schemas.MaterialKey!.required).toEqual([
       'elastic_key_id',
@@ -178,6 +184,9 @@ describe('OpenAPI document', () => {
       'expiration_date',
       'revocation_date',
       'clear_public',
+      'version',
+      'destroy_date',
+      'encryption_count',
     ]);
     for (const name of ['ElasticKeyPage', 'MaterialKeyPage']) {
       expect(Object.keys(schemas[name]!.properties as Json)).toEqual(['items', 'page', 'size', 'total']);

@@ -2,7 +2,7 @@
  * Material key use cases: generate (a rotation), import, read, list, revoke, and loading the usable
  * key for a crypto operation. Private and secret material exists in clear only in memory.
  */
-import { AppError, ConflictError, uuidv7 } from '@cryptoutil/infra';
+import { ConflictError, isUniqueViolation, uuidv7 } from '@cryptoutil/infra';
 import {
   generateJwk,
   keySpecFor,
@@ -13,15 +13,22 @@ import {
   type KeyAlgorithm,
   type KeySpec,
 } from '@cryptoutil/jose-authority';
-import { findElasticKey, updateElasticKey, type ElasticKeyRecord } from '../data/elastic-key-repository.js';
+import {
+  findElasticKey,
+  lockElasticKey,
+  updateElasticKey,
+  type ElasticKeyRecord,
+} from '../data/elastic-key-repository.js';
 import {
   findMaterialKey,
   insertMaterialKey,
   latestUsableMaterialKey,
+  latestVersion,
   listMaterialKeys as listRecords,
   revokeMaterialKey as revokeRecord,
   type MaterialKeyFilter,
   type MaterialKeyRecord,
+  type NewMaterialKeyRecord,
 } from '../data/material-key-repository.js';
 import type { Page, PageRequest } from '../data/paging.js';
 import { nextStatus } from './elastic-key-status.js';
@@ -29,6 +36,8 @@ import { getElasticKey } from './elastic-key.js';
 import {
   elasticKeyNotFound,
   importNotAllowed,
+  materialKeyBelowMinVersion,
+  materialKeyDestroyed,
   materialKeyNotFound,
   materialKeyRevoked,
   noUsableMaterialKey,
@@ -36,7 +45,7 @@ import {
 } from './errors.js';
 import type { KmsContext } from './kms-context.js';
 
-type NewMaterialKey = MaterialKeyRecord & { contentKeyId: string };
+type NewMaterialKey = NewMaterialKeyRecord;
 
 async function sealedMaterial(
   ctx: KmsContext,
@@ -78,22 +87,55 @@ export async function newMaterialKey(
   return sealedMaterial(ctx, elasticKeyId, await generateJwk(spec, { kid: 'pending' }), algorithm, 'generate');
 }
 
-/** Stores a new version after re-checking, in the transaction, the rules that a concurrent change could break. */
+/**
+ * Stores a new version, numbered latest + 1 in the same transaction, after re-checking the rules that a
+ * concurrent change could break. The key's row lock makes concurrent additions take turns. With
+ * `ifLatestIs`, the version is added only if the latest usable version is still that one (a
+ * compare-and-set: of two instances rotating for the same reason, one wins, the other gets undefined).
+ */
 async function addVersion(
   ctx: KmsContext,
   elasticKeyId: string,
   material: NewMaterialKey,
   event: 'material_generated' | 'material_imported',
-) {
-  await ctx.db.transaction(async (tx) => {
+  ifLatestIs?: number,
+): Promise<MaterialKeyRecord | undefined> {
+  const added = await ctx.db.transaction(async (tx) => {
+    if (!(await lockElasticKey(tx, ctx.tables, elasticKeyId))) throw elasticKeyNotFound();
     const key = await findElasticKey(tx, ctx.tables, elasticKeyId);
     if (!key) throw elasticKeyNotFound();
     if (!key.versioningAllowed && key.materialKeyCount > 0) throw versioningNotAllowed();
     const status = nextStatus(key.status, event);
-    await insertMaterialKey(tx, ctx.tables, material);
+    if (ifLatestIs !== undefined) {
+      const usable = await latestUsableMaterialKey(tx, ctx.tables, elasticKeyId);
+      if ((usable?.version ?? 0) !== ifLatestIs) return false;
+    }
+    await insertMaterialKey(tx, ctx.tables, material, (await latestVersion(tx, ctx.tables, elasticKeyId)) + 1);
     await updateElasticKey(tx, ctx.tables, elasticKeyId, { status, updatedAt: ctx.now().toISOString() });
+    return true;
   });
-  return getMaterialKey(ctx, elasticKeyId, material.id);
+  return added ? getMaterialKey(ctx, elasticKeyId, material.id) : undefined;
+}
+
+/**
+ * Generates a new version unless another request or instance added one after the latest usable
+ * version `latest` first: then that one serves and this returns undefined (automatic rotation,
+ * exhaustion).
+ */
+export async function rotateAfter(
+  ctx: KmsContext,
+  key: ElasticKeyRecord,
+  latest: number,
+): Promise<MaterialKeyRecord | undefined> {
+  const algorithm = parseKeyAlgorithm(key.algorithm);
+  const material = await newMaterialKey(ctx, key.id, keySpecFor(algorithm), algorithm);
+  try {
+    return await addVersion(ctx, key.id, material, 'material_generated', latest);
+  } catch (error) {
+    // The unique (elastic key, version) index: another writer took the number first.
+    if (isUniqueViolation(error)) return undefined;
+    throw error;
+  }
 }
 
 function assertCanAddVersion(key: ElasticKeyRecord, event: 'material_generated' | 'material_imported'): void {
@@ -110,7 +152,7 @@ export async function generateMaterialKey(ctx: KmsContext, elasticKeyId: string)
     elasticKeyId,
     await newMaterialKey(ctx, elasticKeyId, keySpecFor(algorithm), algorithm),
     'material_generated',
-  );
+  ) as Promise<MaterialKeyRecord>;
 }
 
 export async function importMaterialKey(
@@ -128,7 +170,7 @@ export async function importMaterialKey(
     elasticKeyId,
     await sealedMaterial(ctx, elasticKeyId, material, algorithm, 'import'),
     'material_imported',
-  );
+  ) as Promise<MaterialKeyRecord>;
 }
 
 export async function getMaterialKey(ctx: KmsContext, elasticKeyId: string, id: string): Promise<MaterialKeyRecord> {
@@ -161,24 +203,59 @@ export interface UsableMaterial {
   jwk: JWK;
 }
 
+/** Which version an operation uses: the latest usable one or the one a `kid` names. */
+export type MaterialChoice = { latest: true } | { materialKeyId: string };
+
+/** The record of the chosen version; a revoked or trimmed version is refused. */
+export async function usableRecord(
+  ctx: KmsContext,
+  key: ElasticKeyRecord,
+  choice: MaterialChoice,
+): Promise<MaterialKeyRecord> {
+  let record: MaterialKeyRecord | undefined;
+  if ('latest' in choice) {
+    record = await latestUsableMaterialKey(ctx.db, ctx.tables, key.id);
+    if (!record) throw noUsableMaterialKey();
+  } else {
+    record = await findMaterialKey(ctx.db, ctx.tables, key.id, choice.materialKeyId);
+    if (!record) throw materialKeyNotFound();
+  }
+  assertUsable(record);
+  return record;
+}
+
+/** A revoked or trimmed version refuses every operation. */
+export function assertUsable(record: MaterialKeyRecord): void {
+  if (record.revocationDate !== null) throw materialKeyRevoked();
+  if (record.destroyDate !== null || record.jwe === null) throw materialKeyDestroyed();
+}
+
+/** The clear key of a usable version (the barrier caches it, so a hot key is not unwrapped again). */
+export async function unwrapMaterial(ctx: KmsContext, record: MaterialKeyRecord): Promise<UsableMaterial> {
+  return { record, jwk: await ctx.barrier.unwrap(record.id, record.jwe as string) };
+}
+
 /** The material key for an operation: the latest usable one, or the one named by `kid`. */
 export async function usableMaterial(
   ctx: KmsContext,
   key: ElasticKeyRecord,
   materialKeyId?: string,
 ): Promise<UsableMaterial> {
-  const record =
-    materialKeyId === undefined
-      ? await latestUsableMaterialKey(ctx.db, ctx.tables, key.id)
-      : await findMaterialKey(ctx.db, ctx.tables, key.id, materialKeyId);
-  if (!record) throw materialKeyId === undefined ? noUsableMaterialKey() : materialKeyNotFound();
-  if (record.revocationDate !== null || record.jwe === null) throw materialKeyRevoked();
-  return { record, jwk: await ctx.barrier.unwrap(record.id, record.jwe) };
+  const record = await usableRecord(ctx, key, materialKeyId === undefined ? { latest: true } : { materialKeyId });
+  return unwrapMaterial(ctx, record);
+}
+
+/** Decrypt and verify refuse versions below the key's `min_decryption_version` (nothing is deleted). */
+export function assertDecryptable(key: ElasticKeyRecord, record: MaterialKeyRecord): void {
+  if (record.version < key.minDecryptionVersion) {
+    throw materialKeyBelowMinVersion(record.version, key.minDecryptionVersion);
+  }
 }
 
 /**
- * The material key a JWE or JWS names by `kid` (so data made before a rotation still works). A `kid`
- * that is not a version of this elastic key means the input was made with another key: `foreign()`.
+ * The material key a JWE or JWS names by `kid` (so data made before a rotation still works), unless
+ * its version is below `min_decryption_version`. A `kid` that is not a version of this elastic key
+ * means the input was made with another key: `foreign()`.
  */
 export async function materialForKid(
   ctx: KmsContext,
@@ -187,12 +264,9 @@ export async function materialForKid(
   foreign: (detail: string) => Error,
 ): Promise<UsableMaterial> {
   if (typeof kid !== 'string') throw foreign('The header has no kid.');
-  try {
-    return await usableMaterial(ctx, key, kid);
-  } catch (error) {
-    if (error instanceof AppError && error.code === 'material_key_not_found') {
-      throw foreign('It was not made with this elastic key.');
-    }
-    throw error;
-  }
+  const record = await findMaterialKey(ctx.db, ctx.tables, key.id, kid);
+  if (!record) throw foreign('It was not made with this elastic key.');
+  assertDecryptable(key, record);
+  assertUsable(record);
+  return unwrapMaterial(ctx, record);
 }

@@ -152,7 +152,7 @@ function actions(key: ElasticKey, reload: () => void): HTMLElement {
             type: 'button',
             onclick: () =>
               rotate(key.elastic_key_id).then((material) => {
-                announce(`Rotated: new version ${material.material_key_id}. Older versions still decrypt and verify.`);
+                announce(`Rotated: new version ${material.version}. Older versions still decrypt and verify.`);
                 reload();
               }, reportError),
           },

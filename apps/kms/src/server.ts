@@ -292,7 +292,11 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
           .catch((error: unknown) => logger.error('auditing a scheduled rotation failed', { error }));
       }
     },
-    onError: (error) => logger.error('scheduled key rotation failed', { error }),
+    onError: (error, elasticKeyId) =>
+      logger.error('scheduled key rotation failed', {
+        error,
+        ...(elasticKeyId ? { elastic_key_id: elasticKeyId } : {}),
+      }),
   });
   rotation.start();
 

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { sql } from 'drizzle-orm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, openDatabase, type Database } from '@cryptoutil/infra';
@@ -197,5 +198,23 @@ describeEachDatabase('automatic rotation', (db) => {
     const mine = [...a, ...b].filter((rotation) => rotation.elasticKeyId === id);
     expect(mine.map((rotation) => rotation.version)).toEqual([2]);
     expect((await versions(second, id)).map((version) => version.version)).toEqual([1, 2]);
+  });
+
+  it('reports a key that cannot be rotated and still rotates the others', async () => {
+    const broken = await createKey(first, 'HS256');
+    const fine = await createKey(first, 'HS256');
+    for (const id of [broken, fine]) await put(first, id, { rotation_period: 'PT2H' });
+    // A period no PUT would accept, as if written by hand.
+    await first.ctx.db.run(
+      sql`UPDATE ${first.ctx.tables.elasticKeys} SET rotation_period = ${'every tuesday'} WHERE id = ${broken}`,
+    );
+    const created = new Date((await versions(first, fine))[0]?.generate_date ?? '');
+    first.clock.now = new Date(created.getTime() + 3 * 3600_000);
+    const failures: string[] = [];
+    const rotated = await rotateDueElasticKeys(first.ctx, (id) => failures.push(id));
+    expect(failures).toEqual([broken]);
+    expect(rotated.filter((rotation) => [broken, fine].includes(rotation.elasticKeyId))).toEqual([
+      expect.objectContaining({ elasticKeyId: fine, version: 2 }),
+    ]);
   });
 });

@@ -5,6 +5,7 @@
  * find the key rotated.
  */
 import { rotationCandidates } from '../data/elastic-key-repository.js';
+import type { MaterialKeyRecord } from '../data/material-key-repository.js';
 import { getElasticKey } from './elastic-key.js';
 import type { KmsContext, KmsService } from './kms-context.js';
 import { rotateAfter } from './material-key.js';
@@ -17,14 +18,33 @@ export interface ScheduledRotation {
   version: number;
 }
 
-/** Rotates the keys of one tenant that are due at `ctx.now()`; returns the versions this call added. */
-export async function rotateDueElasticKeys(ctx: KmsContext): Promise<ScheduledRotation[]> {
+/** What to do when one key cannot be rotated; by default the sweep stops with the error. */
+export type RotationFailure = (elasticKeyId: string, error: unknown) => void;
+
+const stop: RotationFailure = (_id, error) => {
+  throw error;
+};
+
+/**
+ * Rotates the keys of one tenant that are due at `ctx.now()`; returns the versions this call added.
+ * With `onFailure` that does not throw, one key that cannot be rotated does not hold up the others.
+ */
+export async function rotateDueElasticKeys(
+  ctx: KmsContext,
+  onFailure: RotationFailure = stop,
+): Promise<ScheduledRotation[]> {
   const now = ctx.now();
   const rotated: ScheduledRotation[] = [];
   for (const candidate of await rotationCandidates(ctx.db, ctx.tables)) {
     const since = candidate.latestVersionDate === null ? undefined : new Date(candidate.latestVersionDate);
-    if (since && afterPeriod(since, parseRotationPeriod(candidate.rotationPeriod)) > now) continue;
-    const material = await rotateAfter(ctx, await getElasticKey(ctx, candidate.id), candidate.latestVersion);
+    let material: MaterialKeyRecord | undefined;
+    try {
+      if (since && afterPeriod(since, parseRotationPeriod(candidate.rotationPeriod)) > now) continue;
+      material = await rotateAfter(ctx, await getElasticKey(ctx, candidate.id), candidate.latestVersion);
+    } catch (error) {
+      onFailure(candidate.id, error);
+      continue;
+    }
     if (material) {
       rotated.push({
         tenantId: ctx.tenantId,
@@ -38,10 +58,13 @@ export async function rotateDueElasticKeys(ctx: KmsContext): Promise<ScheduledRo
 }
 
 /** The rotation sweep over every tenant. */
-export async function rotateDueInEveryTenant(service: KmsService): Promise<ScheduledRotation[]> {
+export async function rotateDueInEveryTenant(
+  service: KmsService,
+  onFailure: RotationFailure = stop,
+): Promise<ScheduledRotation[]> {
   const rotated: ScheduledRotation[] = [];
   for (const tenant of await service.tenants.list()) {
-    rotated.push(...(await rotateDueElasticKeys(await service.tenants.context(tenant.id))));
+    rotated.push(...(await rotateDueElasticKeys(await service.tenants.context(tenant.id), onFailure)));
   }
   return rotated;
 }
@@ -49,7 +72,8 @@ export async function rotateDueInEveryTenant(service: KmsService): Promise<Sched
 export interface RotationSchedulerOptions {
   intervalMs: number;
   onRotated?: (rotations: ScheduledRotation[]) => void;
-  onError?: (error: unknown) => void;
+  /** A sweep that failed, or one key that could not be rotated (the sweep goes on with the others). */
+  onError?: (error: unknown, elasticKeyId?: string) => void;
 }
 
 /**
@@ -88,7 +112,9 @@ export class RotationScheduler {
     if (this.#running) return;
     const waiting = this.#waiting;
     this.#waiting = [];
-    this.#running = rotateDueInEveryTenant(this.#service)
+    this.#running = rotateDueInEveryTenant(this.#service, (elasticKeyId, error) =>
+      this.#options.onError?.(error, elasticKeyId),
+    )
       .then(
         (rotations) => {
           if (rotations.length > 0) this.#options.onRotated?.(rotations);

@@ -45,15 +45,13 @@ import {
 } from './errors.js';
 import type { KmsContext } from './kms-context.js';
 
-type NewMaterialKey = NewMaterialKeyRecord;
-
 async function sealedMaterial(
   ctx: KmsContext,
   elasticKeyId: string,
   jwk: JWK,
   algorithm: KeyAlgorithm,
   origin: 'generate' | 'import',
-): Promise<NewMaterialKey> {
+): Promise<NewMaterialKeyRecord> {
   const id = uuidv7();
   const keyed: JWK = {
     ...jwk,
@@ -83,7 +81,7 @@ export async function newMaterialKey(
   elasticKeyId: string,
   spec: KeySpec,
   algorithm: KeyAlgorithm,
-): Promise<NewMaterialKey> {
+): Promise<NewMaterialKeyRecord> {
   return sealedMaterial(ctx, elasticKeyId, await generateJwk(spec, { kid: 'pending' }), algorithm, 'generate');
 }
 
@@ -96,7 +94,7 @@ export async function newMaterialKey(
 async function addVersion(
   ctx: KmsContext,
   elasticKeyId: string,
-  material: NewMaterialKey,
+  material: NewMaterialKeyRecord,
   event: 'material_generated' | 'material_imported',
   ifLatestIs?: number,
 ): Promise<MaterialKeyRecord | undefined> {

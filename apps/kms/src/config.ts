@@ -69,6 +69,8 @@ export const kmsConfigSchema = z.strictObject({
         .default(7 * 24 * 3600),
       cache_max_entries: z.number().int().min(1).default(10_000),
       cache_ttl_seconds: z.number().int().min(1).default(300),
+      /** How often the scheduler looks for keys whose rotation_period is over. */
+      rotation_check_seconds: z.number().int().min(1).default(60),
     })
     .prefault({}),
   /**

@@ -27,6 +27,8 @@ import { UnsealError, deriveUnsealKeys } from './barrier/unseal.js';
 import type { KmsConfig } from './config.js';
 import { KMS_MIGRATIONS } from './data/schema.js';
 import { destroyExpiredInEveryTenant } from './domain/elastic-key.js';
+import { EncryptionUsage } from './domain/encryption-usage.js';
+import { RotationScheduler } from './domain/key-rotation.js';
 import type { KmsService } from './domain/kms-context.js';
 import { TenantDirectory } from './domain/tenant.js';
 import type { RequestHandler, Router } from 'express';
@@ -126,6 +128,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     barrier,
     now: () => new Date(),
     deleteGracePeriodMs: config.keys.delete_grace_period_seconds * 1000,
+    usage: new EncryptionUsage(),
   };
   let service: KmsService;
   let demo: SeededDemo | undefined;
@@ -326,6 +329,32 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     );
   }, DESTROY_SWEEP_MS);
   sweep.unref();
+  const rotation = new RotationScheduler(service, {
+    intervalMs: config.keys.rotation_check_seconds * 1000,
+    onRotated: (rotations) => {
+      logger.info('rotated elastic keys whose rotation_period was over', {
+        rotations: rotations.map((r) => ({ elastic_key_id: r.elasticKeyId, version: r.version })),
+      });
+      for (const r of rotations) {
+        audit
+          .append({
+            event: 'kms.key.rotate.scheduled',
+            actor: null,
+            tenant: r.tenantId,
+            resource: r.elasticKeyId,
+            outcome: 'success',
+            reason: null,
+          })
+          .catch((error: unknown) => logger.error('auditing a scheduled rotation failed', { error }));
+      }
+    },
+    onError: (error, elasticKeyId) =>
+      logger.error('scheduled key rotation failed', {
+        error,
+        ...(elasticKeyId ? { elastic_key_id: elasticKeyId } : {}),
+      }),
+  });
+  rotation.start();
 
   return {
     service,
@@ -337,6 +366,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
     adminServer,
     async close() {
       clearInterval(sweep);
+      await rotation.stop();
       await Promise.all([closeServer(publicServer), closeServer(adminServer)]);
       await identityAgent?.close();
       await audit.flush();

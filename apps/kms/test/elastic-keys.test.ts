@@ -32,6 +32,11 @@ describeEachDatabase('elastic keys', (db) => {
       import_allowed: false,
       status: 'active',
       material_key_count: 1,
+      latest_version: 1,
+      min_decryption_version: 1,
+      min_encryption_version: 0,
+      rotation_period: null,
+      max_encryptions: null,
     });
     expect(Object.keys(created).sort()).toEqual(
       [
@@ -40,8 +45,13 @@ describeEachDatabase('elastic keys', (db) => {
         'description',
         'elastic_key_id',
         'import_allowed',
+        'latest_version',
         'material_key_count',
+        'max_encryptions',
+        'min_decryption_version',
+        'min_encryption_version',
         'name',
+        'rotation_period',
         'provider',
         'status',
         'updated_at',

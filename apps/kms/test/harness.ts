@@ -13,6 +13,7 @@ import { Barrier } from '../src/barrier/barrier.js';
 import { deriveUnsealKeys } from '../src/barrier/unseal.js';
 import { DEFAULT_DELETE_GRACE_PERIOD_MS, type KmsContext, type KmsService } from '../src/domain/kms-context.js';
 import { TenantDirectory } from '../src/domain/tenant.js';
+import { EncryptionUsage } from '../src/domain/encryption-usage.js';
 import type { Realms } from '../src/domain/realm.js';
 
 export const SECRETS = [1, 2, 3, 4, 5].map((n) => Buffer.from(`component-test-unseal-secret-number-${n}-of-five`));
@@ -47,6 +48,8 @@ export interface TestKms {
   /** The default tenant's context (callers without a tenant act in it). */
   ctx: KmsContext;
   clock: { now: Date };
+  /** The public listener's server (not listening): tests that send many requests listen on it themselves. */
+  publicServer: https.Server;
   api: (method: 'get' | 'post' | 'put' | 'delete', path: string) => request.Test;
   /** The browser API (`/browser/api/v1`). */
   browser: (method: 'get' | 'post' | 'put' | 'delete', path: string) => request.Test;
@@ -62,7 +65,13 @@ export async function startTestKms(
 ): Promise<TestKms> {
   const barrier = await Barrier.unseal(db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
   const clock = { now: new Date() };
-  const base = { db, barrier, now: () => clock.now, deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS };
+  const base = {
+    db,
+    barrier,
+    now: () => clock.now,
+    deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS,
+    usage: new EncryptionUsage(),
+  };
   const service: KmsService = { ...base, tenants: await TenantDirectory.open(base) };
   const ctx = await service.tenants.context(service.tenants.defaultTenant.id);
   const { rootPem, chain, key } = await testTls();
@@ -91,6 +100,7 @@ export async function startTestKms(
     service,
     ctx,
     clock,
+    publicServer: server,
     api: (method, path) => request(server)[method](`/service/api/v1${path}`).ca(rootPem),
     browser: (method, path) => request(server)[method](`/browser/api/v1${path}`).ca(rootPem),
     admin: (method, path) => request(adminServer)[method](path).ca(rootPem),

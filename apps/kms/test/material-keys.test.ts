@@ -32,17 +32,24 @@ describeEachDatabase('material keys', (db) => {
     expect(Object.keys(second.body).sort()).toEqual(
       [
         'clear_public',
+        'destroy_date',
         'elastic_key_id',
+        'encryption_count',
         'expiration_date',
         'generate_date',
         'import_date',
         'material_key_id',
         'public_only',
         'revocation_date',
+        'version',
       ].sort(),
     );
+    expect(first.version).toBe(1);
     expect(second.body).toMatchObject({
       elastic_key_id: id,
+      version: 2,
+      destroy_date: null,
+      encryption_count: 0,
       clear_public: null,
       import_date: null,
       revocation_date: null,

@@ -11,6 +11,7 @@ const CONTRACT: [method: string, path: string][] = [
   ['post', '/elastickey'],
   ['get', '/elastickey/{id}'],
   ['put', '/elastickey/{id}'],
+  ['post', '/elastickey/{id}/trim'],
   ['post', '/elastickey/{id}/disable'],
   ['post', '/elastickey/{id}/enable'],
   ['delete', '/elastickey/{id}'],
@@ -184,6 +185,11 @@ describe('OpenAPI document', () => {
       'created_at',
       'updated_at',
       'material_key_count',
+      'latest_version',
+      'min_decryption_version',
+      'min_encryption_version',
+      'rotation_period',
+      'max_encryptions',
     ]);
     expect(schemas.MaterialKey!.required).toEqual([
       'elastic_key_id',
@@ -193,6 +199,9 @@ describe('OpenAPI document', () => {
       'expiration_date',
       'revocation_date',
       'clear_public',
+      'version',
+      'destroy_date',
+      'encryption_count',
       'public_only',
     ]);
     for (const name of ['ElasticKeyPage', 'MaterialKeyPage']) {

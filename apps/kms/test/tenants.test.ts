@@ -12,6 +12,7 @@ import { KMS_MIGRATIONS } from '../src/data/schema.js';
 import { tenantSchemaName, tenantTables } from '../src/data/tenant-tables.js';
 import { buildRealms, realmFileSchema } from '../src/domain/realm.js';
 import { TenantDirectory } from '../src/domain/tenant.js';
+import { EncryptionUsage } from '../src/domain/encryption-usage.js';
 import { startTestKms, type TestKms } from './harness.js';
 
 const AUDIENCE = 'https://kms.tenants.test';
@@ -216,12 +217,28 @@ describeEachDatabase('KMS keys stored before tenants', (database) => {
       import_allowed, status, created_at, updated_at) VALUES (${id}, ${'old-key'}, ${''}, ${'Internal'}, ${'HS256'},
       ${1}, ${0}, ${'active'}, ${now}, ${now})`);
     await db.run(sql`INSERT INTO kms_material_keys (id, elastic_key_id, jwe) VALUES (${`${id}1`}, ${id}, ${'x.y.z'})`);
-    const base = { db, barrier: undefined as never, now: () => new Date(), deleteGracePeriodMs: 1 };
+    await db.run(sql`INSERT INTO kms_material_keys (id, elastic_key_id, jwe) VALUES (${`${id}0`}, ${id}, ${'a.b.c'})`);
+    const base = {
+      db,
+      barrier: undefined as never,
+      now: () => new Date(),
+      deleteGracePeriodMs: 1,
+      usage: new EncryptionUsage(),
+    };
     const tenants = await TenantDirectory.open(base);
     const tables = tenantTables(tenantSchemaName(tenants.defaultTenant.id));
     const context = await tenants.context(tenants.defaultTenant.id);
     expect(await context.db.all(sql`SELECT id, name FROM ${tables.elasticKeys}`)).toEqual([{ id, name: 'old-key' }]);
-    expect(await context.db.all(sql`SELECT jwe FROM ${tables.materialKeys}`)).toEqual([{ jwe: 'x.y.z' }]);
+    // Numbered as versions in creation (id) order.
+    expect(
+      (await context.db.all(sql`SELECT jwe, version FROM ${tables.materialKeys} ORDER BY id`)).map((row) => ({
+        jwe: row.jwe,
+        version: Number(row.version),
+      })),
+    ).toEqual([
+      { jwe: 'a.b.c', version: 1 },
+      { jwe: 'x.y.z', version: 2 },
+    ]);
     // The shared tables are gone (on SQLite an unqualified name would now fall through to an attached schema).
     const shared =
       db.dialect === 'postgres'

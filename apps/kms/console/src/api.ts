@@ -24,13 +24,29 @@ export interface ElasticKey {
   import_allowed: boolean;
   created_at: string;
   material_key_count?: number;
+  latest_version: number;
+  min_decryption_version: number;
+  min_encryption_version: number;
+  rotation_period: string | null;
+  max_encryptions: number | null;
+}
+
+/** What `PUT /elastickey/{id}` takes besides name and description (omitted: unchanged; null: reset). */
+export interface KeySettings {
+  min_decryption_version?: number;
+  min_encryption_version?: number;
+  rotation_period?: string | null;
+  max_encryptions?: number | null;
 }
 
 export interface MaterialKey {
   material_key_id: string;
+  version: number;
   generate_date: string | null;
   import_date: string | null;
   revocation_date: string | null;
+  destroy_date: string | null;
+  encryption_count: number;
   /** Imported from a public key alone: encrypts and verifies only. */
   public_only?: boolean;
 }
@@ -136,8 +152,22 @@ export async function changeKey(id: string, action: 'disable' | 'enable' | 'dele
   else await call('POST', `/elastickey/${id}/${action}`);
 }
 
+export const updateKey = async (key: ElasticKey, settings: KeySettings) =>
+  json<ElasticKey>(
+    await call(
+      'PUT',
+      `/elastickey/${key.elastic_key_id}`,
+      JSON.stringify({ name: key.name, description: key.description, ...settings }),
+      'application/json',
+    ),
+  );
+
+/** Destroys the versions below min_decryption_version (kms:admin). */
+export const trim = async (id: string) =>
+  json<{ destroyed_versions: number[] }>(await call('POST', `/elastickey/${id}/trim`));
+
 export const listMaterialKeys = async (id: string) =>
-  json<Page<MaterialKey>>(await call('GET', `/elastickey/${id}/materialkeys?size=100&sort=generate_date:DESC`));
+  json<Page<MaterialKey>>(await call('GET', `/elastickey/${id}/materialkeys?size=100&sort=version:DESC`));
 
 export const rotate = async (id: string) => json<MaterialKey>(await call('POST', `/elastickey/${id}/materialkey`));
 

@@ -60,7 +60,8 @@ let catalog: Catalog = { keys: [], dataKeys: [] };
 function route(session: Session): void {
   const canWrite = session.scopes.some((scope) => WRITE_SCOPES.includes(scope));
   const [, section, id] = location.hash.replace(/^#/, '').split('/');
-  if (section === 'keys' && id) keyView(id, canWrite);
+  const canTrim = session.scopes.some((scope) => scope === 'kms:admin' || scope === 'kms:key:trim');
+  if (section === 'keys' && id) keyView(id, canWrite, canTrim);
   else if (section === 'playground') playgroundView(id, catalog.dataKeys);
   else keysView(catalog.keys, canWrite);
 }

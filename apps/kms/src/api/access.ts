@@ -39,6 +39,8 @@ export const ACCESS_RULES: readonly Rule[] = [
   route('POST', '/elastickey/:id/(enable|disable)', op('kms:pool:update')),
   route('DELETE', '/elastickey/:id', op('kms:pool:delete')),
   route('POST', '/elastickey/:id/undelete', op('kms:pool:delete')),
+  // Destroys material for good: only kms:admin implies it.
+  route('POST', '/elastickey/:id/trim', op('kms:key:trim')),
   // Generating a material key is a rotation; sending one (a JWK body) is an import.
   route('POST', '/elastickey/:id/materialkey', (req) => op(hasBody(req) ? 'kms:key:create' : 'kms:key:rotate')),
   // The import wrapping key is public, but only importers need it (and its first use generates it).

@@ -22,6 +22,19 @@ function context(req: Request): string | undefined {
   return value;
 }
 
+/** `version=N` (Vault's `key_version`): encrypt or sign with that version instead of the latest. */
+function requestedVersion(req: Request): { version?: number } {
+  const value = queryString(req, 'version');
+  if (value === undefined) return {};
+  if (!/^[1-9]\d{0,9}$/.test(value) || Number(value) > 2_147_483_647) {
+    throw new ValidationError('version must be a version number (1, 2, …).', {
+      code: 'invalid_query',
+      extensions: { field: 'version' },
+    });
+  }
+  return { version: Number(value) };
+}
+
 export function cryptoRouter(): Router {
   const router = Router();
 
@@ -29,7 +42,10 @@ export function cryptoRouter(): Router {
     const ctx = tenantContext(res);
     const id = uuidParam(req, 'elasticKeyId');
     const given = context(req);
-    const jwe = await encrypt(ctx, id, bodyBytes(req), given === undefined ? {} : { context: given });
+    const jwe = await encrypt(ctx, id, bodyBytes(req), {
+      ...(given === undefined ? {} : { context: given }),
+      ...requestedVersion(req),
+    });
     res.type('text/plain').send(jwe);
   });
 
@@ -49,7 +65,7 @@ export function cryptoRouter(): Router {
 
   router.post('/elastickey/:elasticKeyId/sign', async (req, res) => {
     const ctx = tenantContext(res);
-    res.type('text/plain').send(await sign(ctx, uuidParam(req, 'elasticKeyId'), bodyBytes(req)));
+    res.type('text/plain').send(await sign(ctx, uuidParam(req, 'elasticKeyId'), bodyBytes(req), requestedVersion(req)));
   });
 
   router.post('/elastickey/:elasticKeyId/verify', async (req, res) => {

@@ -1,4 +1,4 @@
-/** `/elastickey` and `/elastickeys`: create, read, update, list, enable/disable, delete/undelete. */
+/** `/elastickey` and `/elastickeys`: create, read, update, list, enable/disable, delete/undelete, trim. */
 import { tenantContext } from './tenant-selection.js';
 import { Router } from 'express';
 import { z } from 'zod';
@@ -14,6 +14,7 @@ import {
   updateElasticKey,
 } from '../domain/elastic-key.js';
 import { isElasticKeyStatus } from '../domain/elastic-key-status.js';
+import { trimElasticKey } from '../domain/trim.js';
 import { ValidationError, parseBody } from '@cryptoutil/infra';
 import { elasticKeyJson, pageJson } from './presenters.js';
 import { pageRequest, queryBoolean, queryList, queryUuids, uuidParam } from './validation.js';
@@ -30,7 +31,15 @@ const createSchema = z.strictObject({
   import_allowed: z.boolean().default(false),
 });
 
-const updateSchema = z.strictObject({ name, description });
+const version = z.number().int().min(0).max(2_147_483_647);
+const updateSchema = z.strictObject({
+  name,
+  description,
+  min_decryption_version: version.min(1).optional(),
+  min_encryption_version: version.optional(),
+  rotation_period: z.string().max(64).nullable().optional(),
+  max_encryptions: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+});
 
 export function elasticKeysRouter(): Router {
   const router = Router();
@@ -57,7 +66,22 @@ export function elasticKeysRouter(): Router {
   router.put('/elastickey/:elasticKeyId', async (req, res) => {
     const ctx = tenantContext(res);
     const id = uuidParam(req, 'elasticKeyId');
-    res.json(elasticKeyJson(await updateElasticKey(ctx, id, parseBody(updateSchema, req))));
+    const body = parseBody(updateSchema, req);
+    const key = await updateElasticKey(ctx, id, {
+      name: body.name,
+      description: body.description,
+      ...(body.min_decryption_version === undefined ? {} : { minDecryptionVersion: body.min_decryption_version }),
+      ...(body.min_encryption_version === undefined ? {} : { minEncryptionVersion: body.min_encryption_version }),
+      ...(body.rotation_period === undefined ? {} : { rotationPeriod: body.rotation_period }),
+      ...(body.max_encryptions === undefined ? {} : { maxEncryptions: body.max_encryptions }),
+    });
+    res.json(elasticKeyJson(key));
+  });
+
+  router.post('/elastickey/:elasticKeyId/trim', async (req, res) => {
+    const ctx = tenantContext(res);
+    const { key, destroyedVersions } = await trimElasticKey(ctx, uuidParam(req, 'elasticKeyId'));
+    res.json({ destroyed_versions: destroyedVersions, elastic_key: elasticKeyJson(key) });
   });
 
   router.post('/elastickey/:elasticKeyId/disable', async (req, res) => {

@@ -106,6 +106,47 @@ const schemas: Record<string, Schema> = {
     properties: {
       name: { type: 'string', minLength: 1, maxLength: 255 },
       description: { type: 'string', maxLength: 4096 },
+      min_decryption_version: {
+        type: 'integer',
+        minimum: 1,
+        description:
+          'Versions below it refuse decrypt and verify (`409 material_key_below_min_version`); nothing is deleted, ' +
+          'so lowering it again restores them (until `trim`). At most the latest version. Omitted: unchanged.',
+      },
+      min_encryption_version: {
+        type: 'integer',
+        minimum: 0,
+        description:
+          '0: encrypt and sign only with the latest version unless `version=N` asks for another; otherwise the ' +
+          'lowest version `version=N` may name. 0 or from `min_decryption_version` to the latest version.',
+      },
+      rotation_period: {
+        type: ['string', 'null'],
+        examples: ['P90D', 'P1Y', 'PT12H'],
+        description:
+          'ISO 8601 duration, at least `PT1H`: the KMS adds a version once the latest is this old, without a ' +
+          'request (keys with `versioning_allowed` only). null: no automatic rotation. Omitted: unchanged.',
+      },
+      max_encryptions: {
+        type: ['integer', 'null'],
+        minimum: 1,
+        description:
+          'Encryptions per version, counted durably; the encrypt that would pass it uses a new version. ' +
+          'Encryption keys only; at most 2^32 for AES-GCM `dir` and `A*GCMKW` keys (their default). ' +
+          'null: the default. Omitted: unchanged.',
+      },
+    },
+  },
+  TrimResult: {
+    type: 'object',
+    required: ['destroyed_versions', 'elastic_key'],
+    properties: {
+      destroyed_versions: {
+        type: 'array',
+        items: { type: 'integer', minimum: 1 },
+        description: 'The versions whose material this call destroyed (empty if none were left).',
+      },
+      elastic_key: ref('schemas', 'ElasticKey'),
     },
   },
   MaterialKeyImport: {
@@ -161,6 +202,11 @@ const schemas: Record<string, Schema> = {
       'created_at',
       'updated_at',
       'material_key_count',
+      'latest_version',
+      'min_decryption_version',
+      'min_encryption_version',
+      'rotation_period',
+      'max_encryptions',
     ],
     properties: {
       elastic_key_id: uuid('UUIDv7.'),
@@ -174,6 +220,28 @@ const schemas: Record<string, Schema> = {
       created_at: timestamp('Creation time.'),
       updated_at: timestamp('Last change.'),
       material_key_count: { type: 'integer', minimum: 0 },
+      latest_version: { type: 'integer', minimum: 0, description: 'The highest version (0: no material yet).' },
+      min_decryption_version: {
+        type: 'integer',
+        minimum: 1,
+        description: 'Versions below it refuse decrypt and verify with `409 material_key_below_min_version`.',
+      },
+      min_encryption_version: {
+        type: 'integer',
+        minimum: 0,
+        description: '0: the latest version; else the lowest version that `version=N` may name.',
+      },
+      rotation_period: {
+        type: ['string', 'null'],
+        description: 'ISO 8601 duration after which a new version is added automatically; null: never.',
+      },
+      max_encryptions: {
+        type: ['integer', 'null'],
+        minimum: 1,
+        description:
+          "Encryptions per version in force (the key's setting, else 2^32 for AES-GCM `dir` and `A*GCMKW`); " +
+          'null: unlimited.',
+      },
     },
   },
   MaterialKey: {
@@ -187,6 +255,9 @@ const schemas: Record<string, Schema> = {
       'expiration_date',
       'revocation_date',
       'clear_public',
+      'version',
+      'destroy_date',
+      'encryption_count',
       'public_only',
     ],
     properties: {
@@ -196,6 +267,21 @@ const schemas: Record<string, Schema> = {
       import_date: nullableTimestamp('Set when imported.'),
       expiration_date: nullableTimestamp('When it stops being used for new operations, if ever.'),
       revocation_date: nullableTimestamp('Set once revoked; a revoked material key refuses every operation.'),
+      version: {
+        type: 'integer',
+        minimum: 1,
+        description: '1, 2, … per elastic key, in the order versions were added.',
+      },
+      destroy_date: nullableTimestamp(
+        'Set when `trim` destroyed the material; the version then refuses every operation.',
+      ),
+      encryption_count: {
+        type: 'integer',
+        minimum: 0,
+        description:
+          'Encryptions reserved with this version (KMS processes reserve them in blocks, so it may exceed the ' +
+          'encryptions actually made, never `max_encryptions`).',
+      },
       clear_public: {
         description: 'The public JWK (asymmetric keys only), else null.',
         oneOf: [ref('schemas', 'Jwk'), { type: 'null' }],
@@ -485,6 +571,9 @@ const responses: Record<string, Schema> = {
     'material_key_revoked',
     'material_key_public_only',
     'no_usable_material_key',
+    'material_key_below_min_version',
+    'material_key_destroyed',
+    'material_key_exhausted',
   ]),
   TooManyRequests: problemResponse('429 Too Many Requests', ['login_locked']),
   PayloadTooLarge: problemResponse('413 Payload Too Large', ['payload_too_large']),
@@ -539,6 +628,14 @@ const parameters: Record<string, Schema> = {
     in: 'query',
     description: 'Optional string bound into the JWE protected header; decrypt must be given the same value again.',
     schema: { type: 'string', maxLength: MAX_CONTEXT_LENGTH },
+  },
+  Version: {
+    name: 'version',
+    in: 'query',
+    description:
+      "Use this version instead of the latest (Vault's `key_version`): `409 material_key_below_min_version` below " +
+      'the minimums, `404` if the key has no such version.',
+    schema: { type: 'integer', minimum: 1 },
   },
   DataKeyAlgorithm: {
     name: 'alg',
@@ -780,8 +877,10 @@ function paths(): Record<string, Schema> {
       put: operation({
         operationId: 'updateElasticKey',
         tag: 'Elastic keys',
-        summary: 'Rename or redescribe an elastic key',
-        description: 'Scope `kms:write`.',
+        summary: 'Rename, redescribe, set version minimums and rotation',
+        description:
+          'Sets `min_decryption_version`, `min_encryption_version`, `rotation_period` and `max_encryptions` ' +
+          '(omitted: unchanged); a value the key does not allow is `400` naming the field. Scope `kms:write`.',
         parameters: id,
         requestBody: jsonBody('ElasticKeyUpdate'),
         success: { '200': json('ElasticKey', 'The updated elastic key.') },
@@ -814,6 +913,20 @@ function paths(): Record<string, Schema> {
       'Undelete an elastic key',
       'Restores the status a `pending_delete_was_<x>` key had before deletion, inside the grace period. Scope `kms:write`.',
     ),
+    '/elastickey/{id}/trim': {
+      post: operation({
+        operationId: 'trimElasticKey',
+        tag: 'Elastic keys',
+        summary: 'Destroy the versions below min_decryption_version',
+        description:
+          'Destroys the material of every version below `min_decryption_version` (the rows stay, with ' +
+          '`destroy_date`); those versions refuse every operation from then on, even if the minimum is lowered. ' +
+          'Audited. Scope `kms:key:trim`, implied by `kms:admin` only.',
+        parameters: id,
+        success: { '200': json('TrimResult', 'What was destroyed, and the elastic key.') },
+        errors: [404],
+      }),
+    },
     '/elastickeys': {
       get: operation({
         operationId: 'listElasticKeys',
@@ -911,9 +1024,11 @@ function paths(): Record<string, Schema> {
         tag: 'Crypto',
         summary: 'Encrypt bytes to a JWE',
         description:
-          'Encrypts with the latest material key (`kid` = its material_key_id). `409 elastic_key_not_active` ' +
-          'unless the key is `active`. Scope `kms:encrypt`.',
-        parameters: [...id, 'Context'],
+          'Encrypts with the latest material key (`kid` = its material_key_id), or the `version` asked for. ' +
+          '`409 elastic_key_not_active` unless the key is `active`; when the version has made its ' +
+          '`max_encryptions`, a new version is generated and used (`409 material_key_exhausted` if it cannot ' +
+          'be, or the exhausted version was asked for). Scope `kms:encrypt`.',
+        parameters: [...id, 'Context', 'Version'],
         requestBody: ref('requestBodies', 'Bytes'),
         success: { '200': text('JweCompact', 'The JWE, compact serialization.') },
         errors: [404, 409],
@@ -925,8 +1040,9 @@ function paths(): Record<string, Schema> {
         tag: 'Crypto',
         summary: 'Decrypt a JWE',
         description:
-          'Picks the material key by `kid`, so data made with older versions still decrypts. The `context` given ' +
-          'on encrypt must be given again. Scope `kms:decrypt`.',
+          'Picks the material key by `kid`, so data made with older versions still decrypts, unless they are below ' +
+          '`min_decryption_version` (`409 material_key_below_min_version`) or trimmed (`409 material_key_destroyed`). ' +
+          'The `context` given on encrypt must be given again. Scope `kms:decrypt`.',
         parameters: [...id, 'Context'],
         requestBody: ref('requestBodies', 'Jwe'),
         success: {
@@ -958,8 +1074,10 @@ function paths(): Record<string, Schema> {
         operationId: 'sign',
         tag: 'Crypto',
         summary: 'Sign bytes to a JWS',
-        description: 'Signs with the latest material key (`kid` = its material_key_id). Scope `kms:sign`.',
-        parameters: id,
+        description:
+          'Signs with the latest material key (`kid` = its material_key_id), or the `version` asked for. ' +
+          'Scope `kms:sign`.',
+        parameters: [...id, 'Version'],
         requestBody: ref('requestBodies', 'Bytes'),
         success: { '200': text('JwsCompact', 'The JWS, compact serialization.') },
         errors: [404, 409],
@@ -970,7 +1088,9 @@ function paths(): Record<string, Schema> {
         operationId: 'verify',
         tag: 'Crypto',
         summary: 'Verify a JWS',
-        description: 'A bad signature is `400` with code `signature_invalid`. Scope `kms:verify`.',
+        description:
+          'A bad signature is `400` with code `signature_invalid`; a version below `min_decryption_version` is ' +
+          '`409 material_key_below_min_version`. Scope `kms:verify`.',
         parameters: id,
         requestBody: ref('requestBodies', 'Jws'),
         success: { '200': json('VerifyResult', 'The signature is valid.') },

@@ -2,6 +2,8 @@
 import type { ElasticKeyRecord } from '../data/elastic-key-repository.js';
 import type { MaterialKeyRecord } from '../data/material-key-repository.js';
 import type { Page } from '../data/paging.js';
+import { parseKeyAlgorithm } from '@cryptoutil/jose-authority';
+import { effectiveMaxEncryptions } from '../domain/encryption-usage.js';
 
 export function elasticKeyJson(key: ElasticKeyRecord) {
   return {
@@ -16,6 +18,12 @@ export function elasticKeyJson(key: ElasticKeyRecord) {
     created_at: key.createdAt,
     updated_at: key.updatedAt,
     material_key_count: key.materialKeyCount,
+    latest_version: key.latestVersion,
+    min_decryption_version: key.minDecryptionVersion,
+    min_encryption_version: key.minEncryptionVersion,
+    rotation_period: key.rotationPeriod,
+    // The bound in force (the key's own, else the algorithm's default); null: unlimited.
+    max_encryptions: effectiveMaxEncryptions(key.maxEncryptions, parseKeyAlgorithm(key.algorithm)),
   };
 }
 
@@ -23,10 +31,13 @@ export function materialKeyJson(key: MaterialKeyRecord) {
   return {
     elastic_key_id: key.elasticKeyId,
     material_key_id: key.id,
+    version: key.version,
     generate_date: key.generateDate,
     import_date: key.importDate,
     expiration_date: key.expirationDate,
     revocation_date: key.revocationDate,
+    destroy_date: key.destroyDate,
+    encryption_count: key.encryptionCount,
     clear_public: key.clearPublic === null ? null : (JSON.parse(key.clearPublic) as unknown),
     public_only: key.publicOnly,
   };

@@ -17,8 +17,29 @@ export interface ElasticKeyRecord {
   createdAt: string;
   updatedAt: string;
   deleteAfter: string | null;
+  /** Versions below it refuse decrypt and verify (1: every version works). */
+  minDecryptionVersion: number;
+  /** The lowest version a caller may ask to encrypt or sign with (0: only the latest). */
+  minEncryptionVersion: number;
+  /** ISO 8601 duration after which the scheduler adds a version; null: no automatic rotation. */
+  rotationPeriod: string | null;
+  /** Encryptions per version set on this key; null: the algorithm's default bound. */
+  maxEncryptions: number | null;
   materialKeyCount: number;
+  /** The highest version number (0 when the key has no material yet). */
+  latestVersion: number;
 }
+
+/** The columns a new elastic key is inserted with (the version settings take their defaults). */
+export type NewElasticKeyRecord = Omit<
+  ElasticKeyRecord,
+  | 'materialKeyCount'
+  | 'latestVersion'
+  | 'minDecryptionVersion'
+  | 'minEncryptionVersion'
+  | 'rotationPeriod'
+  | 'maxEncryptions'
+>;
 
 // A type alias (not an interface) so it satisfies the Row index signature of the database API.
 type Row = {
@@ -33,11 +54,18 @@ type Row = {
   created_at: string;
   updated_at: string;
   delete_after: string | null;
+  min_decryption_version: number | string;
+  min_encryption_version: number | string;
+  rotation_period: string | null;
+  max_encryptions: number | string | null;
   material_key_count: number | string;
+  latest_version: number | string | null;
 };
 
 const select = (t: TenantTables) =>
-  sql`SELECT e.*, (SELECT COUNT(*) FROM ${t.materialKeys} m WHERE m.elastic_key_id = e.id) AS material_key_count FROM ${t.elasticKeys} e`;
+  sql`SELECT e.*, (SELECT COUNT(*) FROM ${t.materialKeys} m WHERE m.elastic_key_id = e.id) AS material_key_count,
+    (SELECT MAX(m.version) FROM ${t.materialKeys} m WHERE m.elastic_key_id = e.id) AS latest_version
+    FROM ${t.elasticKeys} e`;
 
 function toRecord(row: Row): ElasticKeyRecord {
   return {
@@ -52,15 +80,16 @@ function toRecord(row: Row): ElasticKeyRecord {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     deleteAfter: row.delete_after,
+    minDecryptionVersion: Number(row.min_decryption_version),
+    minEncryptionVersion: Number(row.min_encryption_version),
+    rotationPeriod: row.rotation_period,
+    maxEncryptions: row.max_encryptions === null ? null : Number(row.max_encryptions),
     materialKeyCount: Number(row.material_key_count),
+    latestVersion: Number(row.latest_version ?? 0),
   };
 }
 
-export async function insertElasticKey(
-  db: Queryable,
-  t: TenantTables,
-  key: Omit<ElasticKeyRecord, 'materialKeyCount'>,
-): Promise<void> {
+export async function insertElasticKey(db: Queryable, t: TenantTables, key: NewElasticKeyRecord): Promise<void> {
   await db.run(sql`INSERT INTO ${t.elasticKeys}
     (id, name, description, provider, algorithm, versioning_allowed, import_allowed, status, created_at, updated_at, delete_after)
     VALUES (${key.id}, ${key.name}, ${key.description}, ${key.provider}, ${key.algorithm}, ${key.versioningAllowed ? 1 : 0},
@@ -76,7 +105,19 @@ export async function findElasticKey(
   return row ? toRecord(row) : undefined;
 }
 
-export type ElasticKeyChanges = Partial<Pick<ElasticKeyRecord, 'name' | 'description' | 'status' | 'deleteAfter'>> & {
+export type ElasticKeyChanges = Partial<
+  Pick<
+    ElasticKeyRecord,
+    | 'name'
+    | 'description'
+    | 'status'
+    | 'deleteAfter'
+    | 'minDecryptionVersion'
+    | 'minEncryptionVersion'
+    | 'rotationPeriod'
+    | 'maxEncryptions'
+  >
+> & {
   updatedAt: string;
 };
 
@@ -91,11 +132,18 @@ export async function updateElasticKey(
     description: 'description',
     status: 'status',
     deleteAfter: 'delete_after',
+    minDecryptionVersion: 'min_decryption_version',
+    minEncryptionVersion: 'min_encryption_version',
+    rotationPeriod: 'rotation_period',
+    maxEncryptions: 'max_encryptions',
     updatedAt: 'updated_at',
   };
   const assignments = Object.entries(changes)
     .filter(([, value]) => value !== undefined)
-    .map(([field, value]) => sql`${sql.raw(columns[field as keyof ElasticKeyChanges])} = ${value as string | null}`);
+    .map(
+      ([field, value]) =>
+        sql`${sql.raw(columns[field as keyof ElasticKeyChanges])} = ${value as string | number | null}`,
+    );
   await db.run(sql`UPDATE ${t.elasticKeys} SET ${sql.join(assignments, sql`, `)} WHERE id = ${id}`);
 }
 
@@ -159,4 +207,43 @@ export async function elasticKeysDueForDestroy(
     sql`${select(t)} WHERE e.status LIKE ${'pending_delete_was_%'} AND e.delete_after IS NOT NULL AND e.delete_after <= ${now}`,
   );
   return rows.map(toRecord);
+}
+
+/**
+ * Takes the row lock of an elastic key for the rest of the transaction (PostgreSQL; SQLite's write
+ * transactions are serialized anyway), so that reading the latest version and adding the next one
+ * cannot interleave with another transaction doing the same. Returns false if the key does not exist.
+ */
+export async function lockElasticKey(db: Queryable, t: TenantTables, id: string): Promise<boolean> {
+  return (await db.run(sql`UPDATE ${t.elasticKeys} SET updated_at = updated_at WHERE id = ${id}`)) === 1;
+}
+
+export interface RotationCandidate {
+  id: string;
+  rotationPeriod: string;
+  /** The latest usable (not revoked, not destroyed) version, 0 if none. */
+  latestVersion: number;
+  /** When that version was generated or imported (null: the key has no usable version). */
+  latestVersionDate: string | null;
+}
+
+/** Active keys with a rotation period, each with its latest usable version and that version's date. */
+export async function rotationCandidates(db: Queryable, t: TenantTables): Promise<RotationCandidate[]> {
+  const rows = await db.all<{
+    id: string;
+    rotation_period: string;
+    latest_version: number | string | null;
+    latest_date: string | null;
+  }>(sql`SELECT e.id, e.rotation_period, m.version AS latest_version,
+      COALESCE(m.generate_date, m.import_date) AS latest_date
+    FROM ${t.elasticKeys} e LEFT JOIN ${t.materialKeys} m ON m.elastic_key_id = e.id
+      AND m.version = (SELECT MAX(v.version) FROM ${t.materialKeys} v
+        WHERE v.elastic_key_id = e.id AND v.revocation_date IS NULL AND v.jwe IS NOT NULL)
+    WHERE e.rotation_period IS NOT NULL AND e.status = ${'active'} AND e.versioning_allowed = 1`);
+  return rows.map((row) => ({
+    id: row.id,
+    rotationPeriod: row.rotation_period,
+    latestVersion: Number(row.latest_version ?? 0),
+    latestVersionDate: row.latest_date,
+  }));
 }

@@ -7,6 +7,8 @@ import { limitClause, orderClause, whereClause, type Page, type PageRequest } fr
 export interface MaterialKeyRecord {
   id: string;
   elasticKeyId: string;
+  /** 1, 2, … per elastic key, in the order the versions were added. */
+  version: number;
   /** The key as a JWE under a content key; null once destroyed. */
   jwe: string | null;
   clearPublic: string | null;
@@ -16,12 +18,24 @@ export interface MaterialKeyRecord {
   revocationDate: string | null;
   /** Imported from a public JWK alone: encrypts and verifies, never decrypts or signs. */
   publicOnly: boolean;
+  /** When trim destroyed the material (the row stays for audit). */
+  destroyDate: string | null;
+  /** Encryptions reserved by KMS processes (in blocks): an upper bound of the encryptions made. */
+  encryptionCount: number;
 }
+
+/** What is stored for a new version; its number is assigned in the transaction that adds it. */
+export type NewMaterialKeyRecord = Omit<MaterialKeyRecord, 'version' | 'destroyDate' | 'encryptionCount'> & {
+  contentKeyId: string;
+};
 
 // A type alias (not an interface) so it satisfies the Row index signature of the database API.
 type Row = {
   id: string;
   elastic_key_id: string;
+  version: number | string;
+  destroy_date: string | null;
+  encryption_count: number | string;
   jwe: string | null;
   clear_public: string | null;
   generate_date: string | null;
@@ -35,6 +49,7 @@ function toRecord(row: Row): MaterialKeyRecord {
   return {
     id: row.id,
     elasticKeyId: row.elastic_key_id,
+    version: Number(row.version),
     jwe: row.jwe,
     clearPublic: row.clear_public,
     generateDate: row.generate_date,
@@ -42,20 +57,26 @@ function toRecord(row: Row): MaterialKeyRecord {
     expirationDate: row.expiration_date,
     revocationDate: row.revocation_date,
     publicOnly: Number(row.public_only) === 1,
+    destroyDate: row.destroy_date,
+    encryptionCount: Number(row.encryption_count),
   };
 }
 
 const COLUMNS = sql.raw(
-  'id, elastic_key_id, jwe, clear_public, generate_date, import_date, expiration_date, revocation_date, public_only',
+  'id, elastic_key_id, version, jwe, clear_public, generate_date, import_date, expiration_date, revocation_date, destroy_date, encryption_count, public_only',
+);
+const INSERT_COLUMNS = sql.raw(
+  'id, elastic_key_id, version, jwe, clear_public, generate_date, import_date, expiration_date, revocation_date, public_only, content_key_id',
 );
 
 export async function insertMaterialKey(
   db: Queryable,
   t: TenantTables,
-  key: MaterialKeyRecord & { contentKeyId: string },
+  key: NewMaterialKeyRecord,
+  version: number,
 ): Promise<void> {
-  await db.run(sql`INSERT INTO ${t.materialKeys} (${COLUMNS}, content_key_id)
-    VALUES (${key.id}, ${key.elasticKeyId}, ${key.jwe}, ${key.clearPublic}, ${key.generateDate}, ${key.importDate},
+  await db.run(sql`INSERT INTO ${t.materialKeys} (${INSERT_COLUMNS})
+    VALUES (${key.id}, ${key.elasticKeyId}, ${version}, ${key.jwe}, ${key.clearPublic}, ${key.generateDate}, ${key.importDate},
       ${key.expirationDate}, ${key.revocationDate}, ${key.publicOnly ? 1 : 0}, ${key.contentKeyId})`);
 }
 
@@ -71,6 +92,18 @@ export async function findMaterialKey(
   return row ? toRecord(row) : undefined;
 }
 
+export async function findMaterialKeyByVersion(
+  db: Queryable,
+  t: TenantTables,
+  elasticKeyId: string,
+  version: number,
+): Promise<MaterialKeyRecord | undefined> {
+  const [row] = await db.all<Row>(
+    sql`SELECT ${COLUMNS} FROM ${t.materialKeys} WHERE elastic_key_id = ${elasticKeyId} AND version = ${version}`,
+  );
+  return row ? toRecord(row) : undefined;
+}
+
 /** The newest material key that is not revoked: new ciphertext and signatures use it. */
 export async function latestUsableMaterialKey(
   db: Queryable,
@@ -78,18 +111,68 @@ export async function latestUsableMaterialKey(
   elasticKeyId: string,
 ): Promise<MaterialKeyRecord | undefined> {
   const [row] = await db.all<Row>(sql`SELECT ${COLUMNS} FROM ${t.materialKeys}
-    WHERE elastic_key_id = ${elasticKeyId} AND revocation_date IS NULL AND jwe IS NOT NULL ORDER BY id DESC LIMIT 1`);
+    WHERE elastic_key_id = ${elasticKeyId} AND revocation_date IS NULL AND jwe IS NOT NULL ORDER BY version DESC LIMIT 1`);
   return row ? toRecord(row) : undefined;
 }
 
+/** The highest version number of an elastic key (0 when it has none). */
+export async function latestVersion(db: Queryable, t: TenantTables, elasticKeyId: string): Promise<number> {
+  const [row] = await db.all<{ latest: number | string | null }>(
+    sql`SELECT MAX(version) AS latest FROM ${t.materialKeys} WHERE elastic_key_id = ${elasticKeyId}`,
+  );
+  return Number(row?.latest ?? 0);
+}
+
+/** The versions that are not revoked, not destroyed and not below `minVersion`, oldest first. */
 export async function usableMaterialKeys(
   db: Queryable,
   t: TenantTables,
   elasticKeyId: string,
+  minVersion = 0,
 ): Promise<MaterialKeyRecord[]> {
   const rows = await db.all<Row>(sql`SELECT ${COLUMNS} FROM ${t.materialKeys}
-    WHERE elastic_key_id = ${elasticKeyId} AND revocation_date IS NULL AND jwe IS NOT NULL ORDER BY id ASC`);
+    WHERE elastic_key_id = ${elasticKeyId} AND revocation_date IS NULL AND jwe IS NOT NULL AND version >= ${minVersion}
+    ORDER BY version ASC`);
   return rows.map(toRecord);
+}
+
+/**
+ * Reserves `count` more encryptions with a version if that keeps its total within `max`: one atomic
+ * conditional UPDATE, so the reservations of every process together never exceed the bound.
+ */
+export async function reserveEncryptions(
+  db: Queryable,
+  t: TenantTables,
+  id: string,
+  count: number,
+  max: number,
+): Promise<boolean> {
+  const changed = await db.run(sql`UPDATE ${t.materialKeys} SET encryption_count = encryption_count + ${count}
+    WHERE id = ${id} AND encryption_count + ${count} <= ${max}`);
+  return changed === 1;
+}
+
+/** Encryptions reserved so far with a version (undefined if the version does not exist). */
+export async function encryptionCount(db: Queryable, t: TenantTables, id: string): Promise<number | undefined> {
+  const [row] = await db.all<{ n: number | string }>(
+    sql`SELECT encryption_count AS n FROM ${t.materialKeys} WHERE id = ${id}`,
+  );
+  return row ? Number(row.n) : undefined;
+}
+
+/** Destroys the material of the versions below `minVersion` (trim); returns the versions destroyed. */
+export async function destroyVersionsBelow(
+  db: Queryable,
+  t: TenantTables,
+  elasticKeyId: string,
+  minVersion: number,
+  date: string,
+): Promise<number[]> {
+  const due = await db.all<{ version: number | string }>(sql`SELECT version FROM ${t.materialKeys}
+    WHERE elastic_key_id = ${elasticKeyId} AND version < ${minVersion} AND jwe IS NOT NULL ORDER BY version`);
+  await db.run(sql`UPDATE ${t.materialKeys} SET jwe = NULL, destroy_date = ${date}
+    WHERE elastic_key_id = ${elasticKeyId} AND version < ${minVersion} AND jwe IS NOT NULL`);
+  return due.map((row) => Number(row.version));
 }
 
 export async function revokeMaterialKey(db: Queryable, t: TenantTables, id: string, date: string): Promise<void> {
@@ -115,6 +198,7 @@ export interface MaterialKeyFilter {
 const SORT_COLUMNS: Record<string, string> = {
   material_key_id: 'id',
   elastic_key_id: 'elastic_key_id',
+  version: 'version',
   generate_date: 'generate_date',
   import_date: 'import_date',
   expiration_date: 'expiration_date',

@@ -177,6 +177,28 @@ ${
 }`,
   },
   {
+    // Versions (kms.md "Beyond the anchors"): 1, 2, … per elastic key, existing rows numbered in creation
+    // order (ids are UUIDv7); the unique index makes two instances adding "the next version" at once
+    // produce one winner. Also the version policy and rotation settings of an elastic key, the durable
+    // count of encryptions reserved per version, and when a version's material was trimmed.
+    id: '0002_key_versions',
+    sql: (dialect, schema) => `
+ALTER TABLE "${schema}".kms_material_keys ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE "${schema}".kms_material_keys ADD COLUMN encryption_count BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE "${schema}".kms_material_keys ADD COLUMN destroy_date TEXT;
+UPDATE "${schema}".kms_material_keys SET version = (SELECT COUNT(*) FROM "${schema}".kms_material_keys older
+  WHERE older.elastic_key_id = kms_material_keys.elastic_key_id AND older.id <= kms_material_keys.id);
+${
+  dialect === 'postgres'
+    ? `CREATE UNIQUE INDEX kms_material_keys_version ON "${schema}".kms_material_keys (elastic_key_id, version);`
+    : `CREATE UNIQUE INDEX "${schema}".kms_material_keys_version ON kms_material_keys (elastic_key_id, version);`
+}
+ALTER TABLE "${schema}".kms_elastic_keys ADD COLUMN min_decryption_version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE "${schema}".kms_elastic_keys ADD COLUMN min_encryption_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE "${schema}".kms_elastic_keys ADD COLUMN rotation_period TEXT;
+ALTER TABLE "${schema}".kms_elastic_keys ADD COLUMN max_encryptions BIGINT;`,
+  },
+  {
     // BYOK (kms.md "Import with wrapping"): the tenant's RSA-4096 import wrapping key, its private part only
     // as a JWE under a content key; `generation` is unique so concurrent first uses insert one key. Material
     // keys imported from a public JWK alone are marked `public_only` (they encrypt and verify, nothing else).

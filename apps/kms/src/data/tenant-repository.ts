@@ -47,8 +47,8 @@ async function legacyTablesExist(db: Queryable): Promise<boolean> {
 }
 
 /**
- * Keys stored before tenants existed (one shared table) move, unchanged, into the default tenant, and
- * the old tables go. Runs in one transaction; a no-op once done.
+ * Keys stored before tenants existed (one shared table) move, unchanged but numbered as versions, into
+ * the default tenant, and the old tables go. Runs in one transaction; a no-op once done.
  */
 export async function adoptUntenantedKeys(db: Queryable, into: TenantTables): Promise<number> {
   if (!(await legacyTablesExist(db))) return 0;
@@ -61,7 +61,11 @@ export async function adoptUntenantedKeys(db: Queryable, into: TenantTables): Pr
   const moved = await db.run(
     sql`INSERT INTO ${into.elasticKeys} (${keyColumns}) SELECT ${keyColumns} FROM kms_elastic_keys`,
   );
-  await db.run(sql`INSERT INTO ${into.materialKeys} (${columns}) SELECT ${columns} FROM kms_material_keys`);
+  // Versions in creation order per elastic key (ids are UUIDv7).
+  await db.run(sql`INSERT INTO ${into.materialKeys} (${columns}, version) SELECT ${columns},
+    (SELECT COUNT(*) FROM kms_material_keys older
+      WHERE older.elastic_key_id = kms_material_keys.elastic_key_id AND older.id <= kms_material_keys.id)
+    FROM kms_material_keys`);
   await db.exec('DROP TABLE kms_material_keys; DROP TABLE kms_elastic_keys;');
   return moved;
 }

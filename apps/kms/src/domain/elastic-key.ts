@@ -9,6 +9,7 @@ import {
   elasticKeysDueForDestroy,
   findElasticKey,
   insertElasticKey,
+  lockElasticKey,
   listElasticKeys as listRecords,
   updateElasticKey as updateRecord,
   type ElasticKeyFilter,
@@ -20,6 +21,7 @@ import { isPendingDelete, nextStatus, type ElasticKeyEvent } from './elastic-key
 import { elasticKeyNotFound, nameTaken, providerUnsupported } from './errors.js';
 import type { KmsContext, KmsService } from './kms-context.js';
 import { newMaterialKey } from './material-key.js';
+import { applyVersionSettings, type VersionSettings } from './version-settings.js';
 
 export interface CreateElasticKeyInput {
   name: string;
@@ -57,7 +59,7 @@ export async function createElasticKey(ctx: KmsContext, input: CreateElasticKeyI
         updatedAt: now,
         deleteAfter: null,
       });
-      if (material) await insertMaterialKey(tx, ctx.tables, material);
+      if (material) await insertMaterialKey(tx, ctx.tables, material, 1);
     }),
   );
   return getElasticKey(ctx, id);
@@ -69,13 +71,28 @@ export async function getElasticKey(ctx: KmsContext, id: string): Promise<Elasti
   return key;
 }
 
+/**
+ * Renames or re-describes a key and sets its version policy and rotation settings, checked in the
+ * transaction against the key as it is then (a concurrent rotation cannot slip in between).
+ */
 export async function updateElasticKey(
   ctx: KmsContext,
   id: string,
-  changes: { name: string; description: string },
+  changes: { name: string; description: string } & VersionSettings,
 ): Promise<ElasticKeyRecord> {
-  await getElasticKey(ctx, id);
-  await withUniqueName(() => updateRecord(ctx.db, ctx.tables, id, { ...changes, updatedAt: ctx.now().toISOString() }));
+  await withUniqueName(() =>
+    ctx.db.transaction(async (tx) => {
+      if (!(await lockElasticKey(tx, ctx.tables, id))) throw elasticKeyNotFound();
+      const key = await findElasticKey(tx, ctx.tables, id);
+      if (!key) throw elasticKeyNotFound();
+      await updateRecord(tx, ctx.tables, id, {
+        name: changes.name,
+        description: changes.description,
+        ...applyVersionSettings(key, changes),
+        updatedAt: ctx.now().toISOString(),
+      });
+    }),
+  );
   return getElasticKey(ctx, id);
 }
 

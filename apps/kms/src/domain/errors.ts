@@ -62,3 +62,23 @@ export const wrappingKeyUnknown = (): ValidationError =>
 
 export const wrappedKeyInvalid = (reason: string): ValidationError =>
   new ValidationError(`The wrapped key was refused. ${reason}`, { code: 'wrapped_key_invalid' });
+
+export const materialKeyBelowMinVersion = (version: number, min: number): ConflictError =>
+  new ConflictError('material_key_below_min_version', {
+    detail: `Version ${version} is below this elastic key's minimum version ${min} for this operation.`,
+  });
+
+export const materialKeyVersionNotFound = (version: number): NotFoundError =>
+  new NotFoundError('material_key_not_found', { detail: `This elastic key has no version ${version}.` });
+
+export const materialKeyDestroyed = (): ConflictError =>
+  new ConflictError('material_key_destroyed', {
+    detail: 'The material of this version was destroyed (trimmed); it refuses every operation.',
+  });
+
+export const materialKeyExhausted = (detail: string): ConflictError =>
+  new ConflictError('material_key_exhausted', { detail });
+
+/** A setting of `PUT /elastickey/{id}` that the key's versions or algorithm do not allow (400 naming the field). */
+export const invalidKeySetting = (field: string, detail: string): ValidationError =>
+  new ValidationError(`${field}: ${detail}`, { code: 'invalid_body', extensions: { field } });

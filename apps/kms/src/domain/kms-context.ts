@@ -7,6 +7,7 @@
 import type { Database } from '@cryptoutil/infra';
 import type { Barrier } from '../barrier/barrier.js';
 import type { TenantTables } from '../data/tenant-tables.js';
+import type { EncryptionUsage } from './encryption-usage.js';
 import type { TenantDirectory } from './tenant.js';
 
 export interface KmsBase {
@@ -15,6 +16,8 @@ export interface KmsBase {
   now: () => Date;
   /** How long a deleted elastic key can be undeleted before its material is destroyed. */
   deleteGracePeriodMs: number;
+  /** This process's blocks of reserved encryptions per version (max_encryptions). */
+  usage: EncryptionUsage;
 }
 
 export interface KmsService extends KmsBase {

@@ -4,7 +4,7 @@
  * takes it wrapped to the tenant's import wrapping key, or takes a public key alone (a version that
  * encrypts and verifies, never decrypts or signs).
  */
-import { AppError, ConflictError, uuidv7 } from '@cryptoutil/infra';
+import { ConflictError, isUniqueViolation, uuidv7 } from '@cryptoutil/infra';
 import {
   generateJwk,
   hasPrivateMembers,
@@ -17,15 +17,22 @@ import {
   type KeyAlgorithm,
   type KeySpec,
 } from '@cryptoutil/jose-authority';
-import { findElasticKey, updateElasticKey, type ElasticKeyRecord } from '../data/elastic-key-repository.js';
+import {
+  findElasticKey,
+  lockElasticKey,
+  updateElasticKey,
+  type ElasticKeyRecord,
+} from '../data/elastic-key-repository.js';
 import {
   findMaterialKey,
   insertMaterialKey,
   latestUsableMaterialKey,
+  latestVersion,
   listMaterialKeys as listRecords,
   revokeMaterialKey as revokeRecord,
   type MaterialKeyFilter,
   type MaterialKeyRecord,
+  type NewMaterialKeyRecord,
 } from '../data/material-key-repository.js';
 import type { Page, PageRequest } from '../data/paging.js';
 import { nextStatus } from './elastic-key-status.js';
@@ -34,6 +41,8 @@ import {
   clearKeyImportRefused,
   elasticKeyNotFound,
   importNotAllowed,
+  materialKeyBelowMinVersion,
+  materialKeyDestroyed,
   materialKeyNotFound,
   materialKeyPublicOnly,
   materialKeyRevoked,
@@ -43,15 +52,13 @@ import {
 import { importWrappingPublicJwk, unwrapImportedKey } from './import-wrapping-key.js';
 import type { KmsContext } from './kms-context.js';
 
-type NewMaterialKey = MaterialKeyRecord & { contentKeyId: string };
-
 async function sealedMaterial(
   ctx: KmsContext,
   elasticKeyId: string,
   jwk: JWK,
   algorithm: KeyAlgorithm,
   origin: 'generate' | 'import' | 'import_public',
-): Promise<NewMaterialKey> {
+): Promise<NewMaterialKeyRecord> {
   const id = uuidv7();
   const keyed: JWK = {
     ...jwk,
@@ -82,26 +89,59 @@ export async function newMaterialKey(
   elasticKeyId: string,
   spec: KeySpec,
   algorithm: KeyAlgorithm,
-): Promise<NewMaterialKey> {
+): Promise<NewMaterialKeyRecord> {
   return sealedMaterial(ctx, elasticKeyId, await generateJwk(spec, { kid: 'pending' }), algorithm, 'generate');
 }
 
-/** Stores a new version after re-checking, in the transaction, the rules that a concurrent change could break. */
+/**
+ * Stores a new version, numbered latest + 1 in the same transaction, after re-checking the rules that a
+ * concurrent change could break. The key's row lock makes concurrent additions take turns. With
+ * `ifLatestIs`, the version is added only if the latest usable version is still that one (a
+ * compare-and-set: of two instances rotating for the same reason, one wins, the other gets undefined).
+ */
 async function addVersion(
   ctx: KmsContext,
   elasticKeyId: string,
-  material: NewMaterialKey,
+  material: NewMaterialKeyRecord,
   event: 'material_generated' | 'material_imported',
-) {
-  await ctx.db.transaction(async (tx) => {
+  ifLatestIs?: number,
+): Promise<MaterialKeyRecord | undefined> {
+  const added = await ctx.db.transaction(async (tx) => {
+    if (!(await lockElasticKey(tx, ctx.tables, elasticKeyId))) throw elasticKeyNotFound();
     const key = await findElasticKey(tx, ctx.tables, elasticKeyId);
     if (!key) throw elasticKeyNotFound();
     if (!key.versioningAllowed && key.materialKeyCount > 0) throw versioningNotAllowed();
     const status = nextStatus(key.status, event);
-    await insertMaterialKey(tx, ctx.tables, material);
+    if (ifLatestIs !== undefined) {
+      const usable = await latestUsableMaterialKey(tx, ctx.tables, elasticKeyId);
+      if ((usable?.version ?? 0) !== ifLatestIs) return false;
+    }
+    await insertMaterialKey(tx, ctx.tables, material, (await latestVersion(tx, ctx.tables, elasticKeyId)) + 1);
     await updateElasticKey(tx, ctx.tables, elasticKeyId, { status, updatedAt: ctx.now().toISOString() });
+    return true;
   });
-  return getMaterialKey(ctx, elasticKeyId, material.id);
+  return added ? getMaterialKey(ctx, elasticKeyId, material.id) : undefined;
+}
+
+/**
+ * Generates a new version unless another request or instance added one after the latest usable
+ * version `latest` first: then that one serves and this returns undefined (automatic rotation,
+ * exhaustion).
+ */
+export async function rotateAfter(
+  ctx: KmsContext,
+  key: ElasticKeyRecord,
+  latest: number,
+): Promise<MaterialKeyRecord | undefined> {
+  const algorithm = parseKeyAlgorithm(key.algorithm);
+  const material = await newMaterialKey(ctx, key.id, keySpecFor(algorithm), algorithm);
+  try {
+    return await addVersion(ctx, key.id, material, 'material_generated', latest);
+  } catch (error) {
+    // The unique (elastic key, version) index: another writer took the number first.
+    if (isUniqueViolation(error)) return undefined;
+    throw error;
+  }
 }
 
 function assertCanAddVersion(key: ElasticKeyRecord, event: 'material_generated' | 'material_imported'): void {
@@ -118,7 +158,7 @@ export async function generateMaterialKey(ctx: KmsContext, elasticKeyId: string)
     elasticKeyId,
     await newMaterialKey(ctx, elasticKeyId, keySpecFor(algorithm), algorithm),
     'material_generated',
-  );
+  ) as Promise<MaterialKeyRecord>;
 }
 
 /**
@@ -144,7 +184,7 @@ export async function importMaterialKey(
   assertCanAddVersion(key, 'material_imported');
   const algorithm = parseKeyAlgorithm(key.algorithm);
   const spec = keySpecFor(algorithm);
-  let material: NewMaterialKey;
+  let material: NewMaterialKeyRecord;
   if ('jwe' in input) {
     const jwk = validateImportedJwk(await unwrapImportedKey(ctx, input.jwe), spec);
     material = await sealedMaterial(ctx, elasticKeyId, jwk, algorithm, 'import');
@@ -153,7 +193,7 @@ export async function importMaterialKey(
     const jwk = validateImportedPublicJwk(input.jwk, spec);
     material = await sealedMaterial(ctx, elasticKeyId, jwk, algorithm, 'import_public');
   }
-  return addVersion(ctx, elasticKeyId, material, 'material_imported');
+  return addVersion(ctx, elasticKeyId, material, 'material_imported') as Promise<MaterialKeyRecord>;
 }
 
 export async function getMaterialKey(ctx: KmsContext, elasticKeyId: string, id: string): Promise<MaterialKeyRecord> {
@@ -193,6 +233,43 @@ export interface UsableMaterial {
  */
 export type KeyPart = 'private' | 'public';
 
+/** Which version an operation uses: the latest usable one or the one a `kid` names. */
+export type MaterialChoice = { latest: true } | { materialKeyId: string };
+
+/** The record of the chosen version; a revoked or trimmed version is refused. */
+export async function usableRecord(
+  ctx: KmsContext,
+  key: ElasticKeyRecord,
+  choice: MaterialChoice,
+): Promise<MaterialKeyRecord> {
+  let record: MaterialKeyRecord | undefined;
+  if ('latest' in choice) {
+    record = await latestUsableMaterialKey(ctx.db, ctx.tables, key.id);
+    if (!record) throw noUsableMaterialKey();
+  } else {
+    record = await findMaterialKey(ctx.db, ctx.tables, key.id, choice.materialKeyId);
+    if (!record) throw materialKeyNotFound();
+  }
+  assertUsable(record);
+  return record;
+}
+
+/** A public-only version refuses what needs the private half. */
+export function assertPart(record: MaterialKeyRecord, part: KeyPart): void {
+  if (part === 'private' && record.publicOnly) throw materialKeyPublicOnly();
+}
+
+/** A revoked or trimmed version refuses every operation. */
+export function assertUsable(record: MaterialKeyRecord): void {
+  if (record.revocationDate !== null) throw materialKeyRevoked();
+  if (record.destroyDate !== null || record.jwe === null) throw materialKeyDestroyed();
+}
+
+/** The clear key of a usable version (the barrier caches it, so a hot key is not unwrapped again). */
+export async function unwrapMaterial(ctx: KmsContext, record: MaterialKeyRecord): Promise<UsableMaterial> {
+  return { record, jwk: await ctx.barrier.unwrap(record.id, record.jwe as string) };
+}
+
 /** The material key for an operation: the latest usable one, or the one named by `kid`. */
 export async function usableMaterial(
   ctx: KmsContext,
@@ -200,19 +277,22 @@ export async function usableMaterial(
   materialKeyId?: string,
   part: KeyPart = 'private',
 ): Promise<UsableMaterial> {
-  const record =
-    materialKeyId === undefined
-      ? await latestUsableMaterialKey(ctx.db, ctx.tables, key.id)
-      : await findMaterialKey(ctx.db, ctx.tables, key.id, materialKeyId);
-  if (!record) throw materialKeyId === undefined ? noUsableMaterialKey() : materialKeyNotFound();
-  if (record.revocationDate !== null || record.jwe === null) throw materialKeyRevoked();
-  if (part === 'private' && record.publicOnly) throw materialKeyPublicOnly();
-  return { record, jwk: await ctx.barrier.unwrap(record.id, record.jwe) };
+  const record = await usableRecord(ctx, key, materialKeyId === undefined ? { latest: true } : { materialKeyId });
+  assertPart(record, part);
+  return unwrapMaterial(ctx, record);
+}
+
+/** Decrypt and verify refuse versions below the key's `min_decryption_version` (nothing is deleted). */
+export function assertDecryptable(key: ElasticKeyRecord, record: MaterialKeyRecord): void {
+  if (record.version < key.minDecryptionVersion) {
+    throw materialKeyBelowMinVersion(record.version, key.minDecryptionVersion);
+  }
 }
 
 /**
- * The material key a JWE or JWS names by `kid` (so data made before a rotation still works). A `kid`
- * that is not a version of this elastic key means the input was made with another key: `foreign()`.
+ * The material key a JWE or JWS names by `kid` (so data made before a rotation still works), unless
+ * its version is below `min_decryption_version`. A `kid` that is not a version of this elastic key
+ * means the input was made with another key: `foreign()`.
  */
 export async function materialForKid(
   ctx: KmsContext,
@@ -222,14 +302,12 @@ export async function materialForKid(
   part: KeyPart = 'private',
 ): Promise<UsableMaterial> {
   if (typeof kid !== 'string') throw foreign('The header has no kid.');
-  try {
-    return await usableMaterial(ctx, key, kid, part);
-  } catch (error) {
-    if (error instanceof AppError && error.code === 'material_key_not_found') {
-      throw foreign('It was not made with this elastic key.');
-    }
-    throw error;
-  }
+  const record = await findMaterialKey(ctx.db, ctx.tables, key.id, kid);
+  if (!record) throw foreign('It was not made with this elastic key.');
+  assertDecryptable(key, record);
+  assertUsable(record);
+  assertPart(record, part);
+  return unwrapMaterial(ctx, record);
 }
 
 /**

@@ -19,6 +19,8 @@ export const KMS_FINE_SCOPES = [
   'kms:key:read',
   'kms:key:rotate',
   'kms:key:delete',
+  /** Trim: destroys the material of versions below min_decryption_version. Implied by kms:admin only. */
+  'kms:key:trim',
 ] as const;
 
 export type KmsScope = (typeof KMS_FINE_SCOPES)[number];

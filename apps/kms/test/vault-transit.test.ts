@@ -24,6 +24,7 @@ import { KMS_MIGRATIONS } from '../src/data/schema.js';
 import { DEFAULT_DELETE_GRACE_PERIOD_MS, type KmsContext } from '../src/domain/kms-context.js';
 import { createPasswordLogin } from '../src/domain/password-login.js';
 import { buildRealms, realmFileSchema } from '../src/domain/realm.js';
+import { EncryptionUsage } from '../src/domain/encryption-usage.js';
 import { TenantDirectory } from '../src/domain/tenant.js';
 import { usableMaterial } from '../src/domain/material-key.js';
 import { getElasticKey } from '../src/domain/elastic-key.js';
@@ -74,7 +75,13 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
   beforeAll(async () => {
     const db = await database.open(KMS_MIGRATIONS);
     const barrier = await Barrier.unseal(db, deriveUnsealKeys(POLICY, SECRETS), { allSharesGiven: true });
-    const base = { db, barrier, now: () => new Date(), deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS };
+    const base = {
+      db,
+      barrier,
+      now: () => new Date(),
+      deleteGracePeriodMs: DEFAULT_DELETE_GRACE_PERIOD_MS,
+      usage: new EncryptionUsage(),
+    };
     const tenants = await TenantDirectory.open(base);
     ctxOf = () => tenants.context(tenants.defaultTenant.id);
     const validator = new TokenValidator({
@@ -147,7 +154,7 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
     );
   });
 
-  it('refuses a v<N> prefix that disagrees with the JWE kid, and key_version other than the latest', async () => {
+  it('refuses a v<N> prefix that disagrees with the JWE kid; key_version picks an existing version', async () => {
     await vault.write('transit/keys/versions', { type: 'aes128-gcm96' });
     const v1 = (await vault.encryptData({ name: 'versions', plaintext: b64('x') })).data.ciphertext as string;
     await vault.write('transit/keys/versions/rotate', {});
@@ -156,13 +163,15 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
     );
     expect(lying.response.statusCode).toBe(400);
     expect(lying.message).toBe('invalid key version: the value says v2 but was made with v1');
-    const old = await failure(vault.encryptData({ name: 'versions', plaintext: b64('x'), key_version: 1 }));
-    expect([old.response.statusCode, old.message]).toEqual([
-      400,
-      'key_version 1 cannot be used: this KMS encrypts with the latest version only (v2)',
-    ]);
+    // key_version picks a version, as in Vault: v1 still encrypts (min_encryption_version is 0), v2 is the latest.
+    const old = await vault.encryptData({ name: 'versions', plaintext: b64('old'), key_version: 1 });
+    expect(old.data).toMatchObject({ key_version: 1, ciphertext: expect.stringMatching(/^vault:v1:/) });
+    const opened = await vault.decryptData({ name: 'versions', ciphertext: old.data.ciphertext });
+    expect(Buffer.from(opened.data.plaintext as string, 'base64').toString()).toBe('old');
     const latest = await vault.encryptData({ name: 'versions', plaintext: b64('x'), key_version: 2 });
     expect(latest.data.key_version).toBe(2);
+    const missing = await failure(vault.encryptData({ name: 'versions', plaintext: b64('x'), key_version: 7 }));
+    expect([missing.response.statusCode, missing.message]).toEqual([400, 'This elastic key has no version 7.']);
     const garbage = await failure(vault.decryptData({ name: 'versions', ciphertext: 'vault:v1:not-a-jwe' }));
     expect(garbage.response.statusCode).toBe(400);
   });
@@ -300,17 +309,20 @@ describeEachDatabase('Vault Transit compatibility', (database) => {
     expect(sealed.data.key_version).toBe(2);
     const refused = await failure(apiKey.decryptData({ name: 'orders', ciphertext: sealed.data.ciphertext }));
     expect([refused.response.statusCode, refused.response.body]).toEqual([403, { errors: ['permission denied'] }]);
-    // Rewrap needs decrypt and encrypt.
+    // Rewrap needs kms:rewrap (implied by kms:write), not decrypt: a reader cannot, a rewrap job can.
     const reader = client(await bearer('kms:decrypt'));
     const rewrap = await failure(reader.rewrapData({ name: 'orders', ciphertext: sealed.data.ciphertext }));
     expect(rewrap.response.statusCode).toBe(403);
+    const job = client(await bearer('kms:rewrap'));
+    expect((await job.rewrapData({ name: 'orders', ciphertext: sealed.data.ciphertext })).data.key_version).toBe(2);
     // Audited like the native API: one record per call, the refusal with its code.
     await audit.flush();
-    const recent = (await audit.list({}, { offset: 0, limit: 1000 })).slice(-3);
+    const recent = (await audit.list({}, { offset: 0, limit: 1000 })).slice(-4);
     expect(recent.map((record) => [record.event, record.actor, record.outcome, record.reason])).toEqual([
       ['kms.encrypt', 'api-key/batch', 'success', null],
       ['kms.decrypt', 'api-key/batch', 'failure', 'insufficient_scope'],
-      ['kms.decrypt', expect.any(String), 'failure', 'insufficient_scope'],
+      ['kms.rewrap', expect.any(String), 'failure', 'insufficient_scope'],
+      ['kms.rewrap', expect.any(String), 'success', null],
     ]);
   });
 

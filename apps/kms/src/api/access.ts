@@ -13,17 +13,14 @@ import { hasBody } from './validation.js';
 export interface Operation {
   scope: KmsScope;
   sensitive: boolean;
-  /** Further scopes the operation needs too (Vault Transit rewrap: decrypt and encrypt). */
-  alsoScopes?: readonly KmsScope[];
 }
 
 type Rule = [method: string, path: RegExp, operation: Operation | ((req: Request) => Operation)];
 
 const ID = '[^/]+';
-const op = (scope: KmsScope, sensitive = true, alsoScopes?: readonly KmsScope[]): Operation => ({
+const op = (scope: KmsScope, sensitive = true): Operation => ({
   scope,
   sensitive,
-  ...(alsoScopes ? { alsoScopes } : {}),
 });
 const route = (method: string, path: string, operation: Rule[2]): Rule => [
   method,
@@ -74,8 +71,7 @@ export const VAULT_TRANSIT_ACCESS_RULES: readonly Rule[] = [
   route('POST', '/keys/:name/rotate', op('kms:key:rotate')),
   route('POST', '/encrypt/:name', op('kms:encrypt')),
   route('POST', '/decrypt/:name', op('kms:decrypt')),
-  // Decrypt then encrypt: both scopes (kms.md's kms:rewrap replaces this once it exists).
-  route('POST', '/rewrap/:name', op('kms:decrypt', true, ['kms:encrypt'])),
+  route('POST', '/rewrap/:name', op('kms:rewrap')),
   route('POST', '/datakey/(plaintext|wrapped)/:name', op('kms:generate')),
   route('POST', '/sign/:name(/:name)?', op('kms:sign')),
   route('POST', '/verify/:name(/:name)?', op('kms:verify', false)),
@@ -113,9 +109,7 @@ export function accessControl(options: AccessControlOptions): RequestHandler {
       const principal = await options.authenticate(req, { sensitive: operation.sensitive });
       // Known before the scope check, so a refusal is recorded against who asked.
       res.locals.principal = principal;
-      for (const scope of [operation.scope, ...(operation.alsoScopes ?? [])]) {
-        assertScope(principal.scopes, scope, KMS_SCOPE_IMPLICATIONS);
-      }
+      assertScope(principal.scopes, operation.scope, KMS_SCOPE_IMPLICATIONS);
       next();
     } catch (error) {
       if (!(error instanceof TokenValidationError)) return next(error);

@@ -28,7 +28,7 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const base64 = (description: string): Schema => ({ type: 'string', contentEncoding: 'base64', description });
 const context = base64('UTF-8 text, base64; bound into the JWE header and needed again to decrypt.');
 const reference = { type: 'string', description: 'Echoed in the batch result.' };
-const keyVersion = { type: 'integer', minimum: 0, description: '0 or the latest version only.' };
+const keyVersion = { type: 'integer', minimum: 0, description: 'The version to use (0: the latest).' };
 const batchOf = (item: Schema): Schema => ({ type: 'array', minItems: 1, maxItems: 1000, items: item });
 const partialFailure = {
   type: 'integer',

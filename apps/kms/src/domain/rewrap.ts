@@ -20,9 +20,14 @@ export interface Rewrapper {
   rewrap(jwe: string, options?: RewrapOptions): Promise<string>;
 }
 
-export async function rewrapperFor(ctx: KmsContext, key: EncryptionKey): Promise<Rewrapper> {
+/** `choice.version`: rewrap to that version instead of the latest (Vault's `key_version`). */
+export async function rewrapperFor(
+  ctx: KmsContext,
+  key: EncryptionKey,
+  choice: { version?: number } = {},
+): Promise<Rewrapper> {
   const decryptor = decryptorFor(ctx, key);
-  const encryptor = await encryptorFor(ctx, key);
+  const encryptor = await encryptorFor(ctx, key, choice);
   return {
     async rewrap(jwe, { context } = {}) {
       const { plaintext, cty } = await decryptor.decrypt(jwe, context);

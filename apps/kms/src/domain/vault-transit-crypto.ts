@@ -9,6 +9,9 @@ import { jweHeader, jwsHeader, type JwsAlgorithm } from '@cryptoutil/jose-author
 import { encryptionKey, signingKey } from './crypto-key.js';
 import { decrypt } from './decrypt.js';
 import { encrypt } from './encrypt.js';
+import { countCryptoOperation } from './crypto-metrics.js';
+import { rewrapperFor, type Rewrapper } from './rewrap.js';
+import { findMaterialKey } from '../data/material-key-repository.js';
 import type { KmsContext } from './kms-context.js';
 import { sign } from './sign.js';
 import { verify } from './verify.js';
@@ -17,7 +20,6 @@ import {
   assertVersionAgrees,
   decodeBase64,
   decodeContext,
-  materialKeyVersions,
   parseVaultValue,
   runBatch,
   vaultValue,
@@ -50,30 +52,26 @@ export interface Sealed {
   key_version: number;
 }
 
-/** Version numbers of one elastic key, read again once if a `kid` is new (a rotation since the first read). */
+/** The version number of each `kid` of one elastic key, each looked up once per request. */
 function versionsOf(ctx: KmsContext, elasticKeyId: string) {
-  let versions: Promise<Map<string, number>> = materialKeyVersions(ctx, elasticKeyId);
-  return async (kid: unknown): Promise<Map<string, number>> => {
-    const known = await versions;
-    if (typeof kid !== 'string' || known.has(kid)) return known;
-    versions = materialKeyVersions(ctx, elasticKeyId);
-    return versions;
+  const known = new Map<string, Promise<number | undefined>>();
+  return (kid: unknown): Promise<number | undefined> => {
+    if (typeof kid !== 'string') return Promise.resolve(undefined);
+    let version = known.get(kid);
+    if (!version) {
+      version = findMaterialKey(ctx.db, ctx.tables, elasticKeyId, kid).then((record) => record?.version);
+      known.set(kid, version);
+    }
+    return version;
   };
 }
 
-/** `key_version` on encrypt: the domain encrypts with the latest version only, so only that one is accepted. */
-function assertLatest(requested: number | undefined, latest: number): void {
-  if (requested === undefined || requested === 0 || requested === latest) return;
-  throw new ValidationError(
-    `key_version ${requested} cannot be used: this KMS encrypts with the latest version only (v${latest})`,
-    { code: 'key_version_unsupported' },
-  );
-}
+/** Vault's `key_version`: 0 or absent is the latest; another number picks that version (the domain's rules). */
+const chosenVersion = (requested: number | undefined): { version?: number } =>
+  requested === undefined || requested === 0 ? {} : { version: requested };
 
-async function sealed(versions: ReturnType<typeof versionsOf>, jwe: string, requested?: number): Promise<Sealed> {
-  const kid = jweHeader(jwe).kid;
-  const version = (await versions(kid)).get(String(kid)) ?? 0;
-  assertLatest(requested, version);
+async function sealed(versions: ReturnType<typeof versionsOf>, jwe: string): Promise<Sealed> {
+  const version = (await versions(jweHeader(jwe).kid)) ?? 0;
   return { ciphertext: vaultValue(version, jwe), key_version: version };
 }
 
@@ -87,8 +85,8 @@ export async function transitEncrypt(
   return runBatch(items, async (item) => {
     const plaintext = decodeBase64(item.plaintext, 'plaintext');
     const context = decodeContext(item.context);
-    const jwe = await encrypt(ctx, key.id, plaintext, context === undefined ? {} : { context });
-    return sealed(versions, jwe, item.key_version);
+    const options = { ...chosenVersion(item.key_version), ...(context === undefined ? {} : { context }) };
+    return sealed(versions, await encrypt(ctx, key.id, plaintext, options));
   });
 }
 
@@ -96,7 +94,7 @@ export async function transitEncrypt(
 async function openedValue(versions: ReturnType<typeof versionsOf>, ciphertext: string): Promise<string> {
   const { version, compact } = parseVaultValue(ciphertext, 'ciphertext');
   const kid = jweHeader(compact).kid;
-  assertVersionAgrees(await versions(kid), kid, version);
+  assertVersionAgrees(await versions(kid), version);
   return compact;
 }
 
@@ -114,26 +112,30 @@ export async function transitDecrypt(
   });
 }
 
-/**
- * A JWE of any version of the key, made again with the latest: decrypt then encrypt through the domain use
- * cases, the plaintext only in this function's memory. Replaced by the domain rewrap use case after merge
- * (branch kms-batch).
- */
-async function rewrapJwe(ctx: KmsContext, elasticKeyId: string, jwe: string, context?: string): Promise<string> {
-  const plaintext = await decrypt(ctx, elasticKeyId, jwe, context);
-  return encrypt(ctx, elasticKeyId, plaintext, context === undefined ? {} : { context });
-}
-
 export async function transitRewrap(
   ctx: KmsContext,
   name: string,
   items: readonly RewrapItem[],
 ): Promise<BatchResult<Sealed>[]> {
-  const { key } = await encryptionKey(ctx, (await transitKey(ctx, name)).id);
-  const versions = versionsOf(ctx, key.id);
+  const key = await encryptionKey(ctx, (await transitKey(ctx, name)).id);
+  const versions = versionsOf(ctx, key.key.id);
+  // One rewrapper per requested version (batch items may differ); each unwraps its versions once.
+  const rewrappers = new Map<number, Promise<Rewrapper>>();
+  const rewrapperOf = (requested: number | undefined) => {
+    const chosen = chosenVersion(requested);
+    let found = rewrappers.get(chosen.version ?? 0);
+    if (!found) {
+      found = rewrapperFor(ctx, key, chosen);
+      rewrappers.set(chosen.version ?? 0, found);
+    }
+    return found;
+  };
   return runBatch(items, async (item) => {
     const jwe = await openedValue(versions, item.ciphertext);
-    return sealed(versions, await rewrapJwe(ctx, key.id, jwe, decodeContext(item.context)), item.key_version);
+    const context = decodeContext(item.context);
+    const rewrapped = await (await rewrapperOf(item.key_version)).rewrap(jwe, context === undefined ? {} : { context });
+    countCryptoOperation('rewrap', key.key.algorithm);
+    return sealed(versions, rewrapped);
   });
 }
 
@@ -214,10 +216,8 @@ export async function transitSign(
   const versions = versionsOf(ctx, key.id);
   return runBatch(items, async (item) => {
     assertSignOptions(algorithm.alg, options, item);
-    const jws = await sign(ctx, key.id, decodeBase64(item.input, 'input'));
-    const kid = jwsHeader(jws).kid;
-    const version = (await versions(kid)).get(String(kid)) ?? 0;
-    assertLatest(options.key_version, version);
+    const jws = await sign(ctx, key.id, decodeBase64(item.input, 'input'), chosenVersion(options.key_version));
+    const version = (await versions(jwsHeader(jws).kid)) ?? 0;
     return { signature: vaultValue(version, detached(jws)), key_version: version };
   });
 }
@@ -241,7 +241,7 @@ export async function transitVerify(
     const [header = '', embedded = '', signature = '', ...rest] = compact.split('.');
     if (rest.length > 0) throw new ValidationError('invalid signature: not a JWS', { code: 'invalid_signature' });
     const kid = jwsHeader(compact).kid;
-    assertVersionAgrees(await versions(kid), kid, version);
+    assertVersionAgrees(await versions(kid), version);
     if (embedded !== '' && embedded !== payload) return { valid: false };
     try {
       await verify(ctx, key.id, `${header}.${payload}.${signature}`);

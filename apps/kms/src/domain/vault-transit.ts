@@ -10,8 +10,6 @@
  */
 import { AppError, ValidationError } from '@cryptoutil/infra';
 import { keySpecFor, parseKeyAlgorithm } from '@cryptoutil/jose-authority';
-import type { KmsContext } from './kms-context.js';
-import { listMaterialKeys } from './material-key.js';
 
 /** The Vault key types the KMS creates, and the JOSE algorithm of the elastic key each becomes. */
 export const VAULT_KEY_TYPES = {
@@ -110,19 +108,8 @@ export function decodeContext(value: string | undefined): string | undefined {
   return text;
 }
 
-/**
- * Vault's `v<N>` of every material key of an elastic key: its 1-based position among the key's material
- * keys in creation order (ids are UUIDv7, listed `ORDER BY id`). Revoked versions keep their number.
- * After the merge of material key versions (branch kms-versions) this becomes `record.version`.
- */
-export async function materialKeyVersions(ctx: KmsContext, elasticKeyId: string): Promise<Map<string, number>> {
-  const page = await listMaterialKeys(ctx, { elasticKeyId }, { page: 0, size: 1_000_000, sort: [] });
-  return new Map(page.items.map((record, index) => [record.id, index + 1]));
-}
-
 /** The material key behind `vault:v<N>:`: the compact's `kid` must be that version of this key. */
-export function assertVersionAgrees(versions: Map<string, number>, kid: unknown, claimed: number): void {
-  const actual = typeof kid === 'string' ? versions.get(kid) : undefined;
+export function assertVersionAgrees(actual: number | undefined, claimed: number): void {
   if (actual !== claimed) {
     throw new ValidationError(
       actual === undefined

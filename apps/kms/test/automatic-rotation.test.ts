@@ -113,6 +113,29 @@ describeEachDatabase('automatic rotation', (db) => {
     expect(decrypted.filter((answer) => answer.status !== 200)).toEqual([]);
   }, 600_000);
 
+  it('counts every item of a batch encrypt and every rewrap against max_encryptions', async () => {
+    const id = await createKey(first, 'A256GCM/dir');
+    await put(first, id, { max_encryptions: 100 });
+    const items = Array.from({ length: 250 }, (_, n) => ({ data: Buffer.from(`item ${n}`).toString('base64url') }));
+    const batch = await first.api('post', `/elastickey/${id}/encrypt/batch`).send({ items });
+    expect(batch.status).toBe(200);
+    const jwes = (batch.body.results as { jwe: string }[]).map((result) => result.jwe);
+    const counts = new Map<string, number>();
+    for (const jwe of jwes) counts.set(kidOf(jwe), (counts.get(kidOf(jwe)) ?? 0) + 1);
+    expect(Math.max(...counts.values())).toBeLessThanOrEqual(100);
+    expect(counts.size).toBeGreaterThanOrEqual(3);
+    const rewrapped = await second
+      .api('post', `/elastickey/${id}/rewrap/batch`)
+      .send({ items: jwes.slice(0, 150).map((jwe) => ({ jwe })) });
+    expect(rewrapped.status).toBe(200);
+    for (const version of await versions(first, id)) expect(version.encryption_count).toBeLessThanOrEqual(100);
+    const afterRewrap = new Map<string, number>();
+    for (const { jwe } of rewrapped.body.results as { jwe: string }[]) {
+      afterRewrap.set(kidOf(jwe), (afterRewrap.get(kidOf(jwe)) ?? 0) + 1);
+    }
+    expect(Math.max(...afterRewrap.values())).toBeLessThanOrEqual(100);
+  });
+
   it('keeps the count across a restart: unused counts of a block are lost, never handed out again', async () => {
     const id = await createKey(first, 'A128GCM/dir');
     await put(first, id, { max_encryptions: MAX });

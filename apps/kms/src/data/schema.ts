@@ -120,7 +120,7 @@ CREATE TABLE kms_login_failures (
   },
   {
     // DPoP proofs already used (RFC 9449 §11.1), shared by every instance (data/dpop-proof-repository).
-    id: '0010_dpop_proofs',
+    id: '0008_dpop_proofs',
     sql: `
 CREATE TABLE kms_dpop_proofs (
   id TEXT PRIMARY KEY,
@@ -132,7 +132,7 @@ CREATE INDEX kms_dpop_proofs_by_expiry ON kms_dpop_proofs (expires_ms);`,
     // Console sign-in through Identity (data/identity-login-repository): the pending logins (state, nonce,
     // PKCE verifier; single use, minutes long) and, on each session, Identity's session id so a
     // back-channel logout ends it.
-    id: '0011_identity_browser_login',
+    id: '0009_identity_browser_login',
     sql: `
 CREATE TABLE kms_identity_logins (
   state TEXT PRIMARY KEY,
@@ -145,7 +145,7 @@ ALTER TABLE kms_sessions ADD COLUMN identity_sid TEXT;
 CREATE INDEX kms_sessions_by_identity_sid ON kms_sessions (identity_sid);`,
   },
   // The audit record's `subject`: on whose behalf a delegated token's actor called (RFC 8693 `act`).
-  auditSubjectMigration('kms', '0012_audit_subject'),
+  auditSubjectMigration('kms', '0010_audit_subject'),
 ];
 
 /**

@@ -233,7 +233,6 @@ export async function startStack(
         '    browser_login:',
         '      client_id: kms-console',
         `      client_secret: file://${KMS_CONSOLE_SECRET_FILE}`,
-        `      public_url: ${kmsUrl}`,
         '',
       ].join('\n'),
     );

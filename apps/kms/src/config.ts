@@ -103,7 +103,7 @@ export const kmsConfigSchema = z.strictObject({
           ca_file: z.string().optional(),
           /**
            * Console sign-in through Identity (authorization code + PKCE) with back-channel logout: the KMS's
-           * browser client there, registered with redirect URI `<public URL>/browser/api/v1/identity/callback`
+           * browser client there, registered with redirect URI `<server.public_url>/browser/api/v1/identity/callback`
            * and back-channel logout URI `<public URL>/browser/api/v1/identity/backchannel-logout`.
            */
           browser_login: z
@@ -111,8 +111,6 @@ export const kmsConfigSchema = z.strictObject({
               client_id: z.string().min(1).default('kms-console'),
               client_secret: z.string().min(16),
               scope: z.string().min(1).default('openid profile kms:read kms:encrypt kms:decrypt kms:sign kms:verify'),
-              /** This KMS's public URL as browsers reach it; default the listener's URL. */
-              public_url: z.url().optional(),
             })
             .optional(),
           /** DPoP proofs with sender-constrained tokens (RFC 9449); used proof ids are kept in the database. */

@@ -265,7 +265,7 @@ export async function startKms(options: StartOptions): Promise<RunningKms> {
           clientId: browserLogin.client_id,
           clientSecret: browserLogin.client_secret,
           scope: browserLogin.scope,
-          redirectUri: `${browserLogin.public_url ?? publicUrl}${BROWSER_API_PREFIX}${IDENTITY_CALLBACK_PATH}`,
+          redirectUri: `${publicUrl}${BROWSER_API_PREFIX}${IDENTITY_CALLBACK_PATH}`,
           fetch: tracedFetch(((url: string, init?: RequestInit) =>
             undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch),
           principalOf: async (accessToken) => {

@@ -103,6 +103,8 @@ suite('Passkeys (headless Chromium, virtual authenticator)', () => {
       grant_types: ['authorization_code'],
       redirect_uris: [callbackUrl],
       token_endpoint_auth_method: 'none',
+      // A public client must use DPoP by default; this test is about something else (DPoP: dpop.test.ts).
+      dpop_bound_access_tokens: false,
       scope: 'openid profile',
     });
     const clientId = String(registered.client_id);

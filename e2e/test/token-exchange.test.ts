@@ -51,6 +51,8 @@ browserSuite('e2e token exchange test')('a service acts for a signed-in user thr
         grant_types: ['authorization_code'],
         redirect_uris: [callbackUrl],
         token_endpoint_auth_method: 'none',
+        // A public client must use DPoP by default; this test is about something else (DPoP: dpop.test.ts).
+        dpop_bound_access_tokens: false,
         scope: 'openid kms:read kms:encrypt',
       }),
     });

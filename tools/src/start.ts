@@ -167,7 +167,7 @@ async function main(): Promise<void> {
       '  Users      demo-admin / demo-admin-password, demo-user / demo-user-password (Identity)',
       ...(await kmsDemoUsers()),
       `  Tenant     ${DEMO_TENANT} = ${tenantId} (Identity's demo users and kms-service act for it)`,
-      '  Clients    kms-service (client_credentials, secret in deployments/identity/secrets/kms-service.secret), demo-spa (public, code + PKCE), demo-web',
+      '  Clients    kms-service (client_credentials, token exchange; secret in deployments/identity/secrets/kms-service.secret), demo-spa (public, code + PKCE), demo-web, demo-cli (device flow), kms-console (sign-in to the KMS console)',
       `  Token      TOKEN=$(curl -s --cacert ${caPath} -u kms-service:$(cat ${KMS_SERVICE_SECRET}) -d grant_type=client_credentials -d scope=kms:admin https://127.0.0.1:8082/token | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')`,
       `  Try        curl --cacert ${caPath} -H "Authorization: Bearer $TOKEN" https://127.0.0.1:8081/service/api/v1/elastickeys`,
       `  Or         curl --cacert ${caPath} -u demo-user:demo-user-password https://127.0.0.1:8081/service/api/v1/elastickeys`,

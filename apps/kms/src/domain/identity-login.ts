@@ -6,7 +6,7 @@
  * a bearer. A back-channel logout from Identity (a signed logout token) ends the sessions of that `sid`.
  */
 import * as client from 'openid-client';
-import { ValidationError, type Queryable } from '@cryptoutil/infra';
+import { AppError, ValidationError, type Queryable } from '@cryptoutil/infra';
 import type { LogoutToken } from '@cryptoutil/jose-authority';
 import { insertPendingLogin, takePendingLogin } from '../data/identity-login-repository.js';
 import type { RealmPrincipal } from './password-login.js';
@@ -43,6 +43,14 @@ export function safeReturnTo(value: unknown): string {
 
 const callbackRefused = (detail: string) => new ValidationError(detail, { code: 'identity_login_failed' });
 
+/** Identity could not be reached (discovery, token endpoint): 503 with Retry-After, never a 500. */
+const identityUnavailable = (cause: unknown) =>
+  new AppError(503, 'identity_unavailable', 'Service Unavailable', {
+    detail: 'Identity cannot be reached to sign in; try again shortly.',
+    headers: { 'Retry-After': '5' },
+    cause,
+  });
+
 export class IdentityLogin {
   #configuration: Promise<client.Configuration> | undefined;
 
@@ -60,7 +68,7 @@ export class IdentityLogin {
       )
       .catch((error: unknown) => {
         this.#configuration = undefined;
-        throw error;
+        throw identityUnavailable(error);
       });
     return this.#configuration;
   }
@@ -114,7 +122,10 @@ export class IdentityLogin {
       if (error instanceof client.AuthorizationResponseError || error instanceof client.ResponseBodyError) {
         throw callbackRefused(`Identity refused the sign-in: ${error.error}.`);
       }
-      throw error;
+      if (error instanceof AppError) throw error;
+      // A response that is not OAuth's (ID token checks) is a refusal; no answer at all is Identity unavailable.
+      if (error instanceof client.ClientError) throw callbackRefused('The answer from Identity did not check out.');
+      throw identityUnavailable(error);
     }
     const claims = tokens.claims();
     const access = await this.options.principalOf(tokens.access_token);

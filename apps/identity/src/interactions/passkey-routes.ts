@@ -27,6 +27,7 @@ import {
 } from '../domain/passkeys.js';
 import type { PendingSecondFactor } from '../domain/second-factor.js';
 import { assertCsrf, csrfToken } from './csrf.js';
+import { formField, noStore, pendingSecondFactor, type InteractionDetails } from './interaction-request.js';
 import {
   PASSKEY_SCRIPT_PATH,
   renderPasskeyEnrolPage,
@@ -41,8 +42,6 @@ export const PASSKEY_SCRIPT_FILE = fileURLToPath(new URL('../../assets/passkey.j
 const FAILED_PASSKEY = 'That passkey was not accepted. Try again.';
 const FAILED_ENROLMENT = 'The passkey could not be added. Try again.';
 const FAILED_PASSWORDLESS = 'That passkey could not sign you in.';
-
-type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 export interface PasskeyOptions {
   audit?: AuditLog;
@@ -65,23 +64,12 @@ const PASSKEY_PAGE_CSP = helmet.contentSecurityPolicy({
   },
 });
 
-function pendingOf(details: InteractionDetails): PendingSecondFactor | undefined {
-  const pending = (details.result as { second_factor?: PendingSecondFactor } | undefined)?.second_factor;
-  return typeof pending?.accountId === 'string' ? pending : undefined;
-}
-
 /** The browser's WebAuthn answer (JSON text; an attestation can be a few kilobytes). */
 function responseField(req: Request): string {
-  const value = (req.body as Record<string, unknown> | undefined)?.response;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 32_768) {
-    throw new ValidationError('response is required: use the button, with JavaScript on.', { code: 'invalid_form' });
-  }
-  return value;
-}
-
-function noStore(_req: Request, res: Response, next: () => void): void {
-  res.set('Cache-Control', 'no-store');
-  next();
+  return formField(req, 'response', {
+    maxLength: 32_768,
+    detail: 'response is required: use the button, with JavaScript on.',
+  });
 }
 
 /** What routes.ts calls at the hand-over points of the password flow. */
@@ -114,7 +102,7 @@ export function passkeys(options: PasskeyOptions): { router: Router; steps: Pass
   };
 
   const sendPasskeyPage = async (req: Request, res: Response, details: InteractionDetails, error?: string) => {
-    const pending = pendingOf(details);
+    const pending = pendingSecondFactor(details);
     const user = pending ? await findUserById(db, pending.accountId) : undefined;
     if (!user) throw new ValidationError('Sign in with your password first.', { code: 'invalid_interaction' });
     const authOptions = await authenticationOptions(db, rp, details.uid, user);
@@ -190,7 +178,7 @@ export function passkeys(options: PasskeyOptions): { router: Router; steps: Pass
   /** The interaction at the second-factor step (the password passed), or a 400. */
   const atSecondFactor = async (req: Request, res: Response, step: 'verify' | 'enrol') => {
     const details = await options.provider().interactionDetails(req, res);
-    const pending = pendingOf(details);
+    const pending = pendingSecondFactor(details);
     if (details.prompt.name !== 'login' || pending?.passkey !== step) {
       throw new ValidationError('Sign in with your password first.', { code: 'invalid_interaction' });
     }

@@ -13,6 +13,7 @@ import { secondFactorFor, verifySecondFactor, type PendingSecondFactor } from '.
 import type { AtRestKey } from '../domain/signing-keys.js';
 import { enrolmentQr, openTotpSecret } from '../domain/totp.js';
 import { assertCsrf, csrfToken } from './csrf.js';
+import { formField, noStore, pendingSecondFactor, type InteractionDetails } from './interaction-request.js';
 import { renderConsentPage, renderLoginPage, renderTotpPage } from './views.js';
 import type { PasskeySteps } from './passkey-routes.js';
 import type { AuditLog } from '@cryptoutil/infra';
@@ -20,8 +21,6 @@ import { recordEvent } from '../domain/audit-event.js';
 
 const FAILED_LOGIN = 'Invalid username or password.';
 const FAILED_CODE = 'That code is not valid. Try the current one.';
-
-type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 export interface InteractionOptions {
   /** Sign-ins, second factors and consents are recorded here. */
@@ -33,24 +32,6 @@ export interface InteractionOptions {
   totpKey: AtRestKey;
   /** The passkey steps (passkey-routes.ts), where the password flow hands over. */
   passkeys?: PasskeySteps;
-}
-
-function pendingSecondFactor(details: InteractionDetails): PendingSecondFactor | undefined {
-  const pending = (details.result as { second_factor?: PendingSecondFactor } | undefined)?.second_factor;
-  return typeof pending?.accountId === 'string' ? pending : undefined;
-}
-
-function noStore(_req: Request, res: Response, next: () => void): void {
-  res.set('Cache-Control', 'no-store');
-  next();
-}
-
-function field(req: Request, name: string): string {
-  const value = (req.body as Record<string, unknown> | undefined)?.[name];
-  if (typeof value !== 'string' || value.length === 0 || value.length > 1024) {
-    throw new ValidationError(`${name} is required.`, { code: 'invalid_form' });
-  }
-  return value;
 }
 
 /** Scopes and resource scopes the consent would grant, for display and for the grant. */
@@ -164,8 +145,8 @@ export function interactionRouter(options: InteractionOptions): Router {
     const details = await provider.interactionDetails(req, res);
     if (details.prompt.name !== 'login')
       throw new ValidationError('This step is not a login.', { code: 'invalid_interaction' });
-    const username = field(req, 'username');
-    const result = await login(options.db, username, field(req, 'password'), options.policy);
+    const username = formField(req, 'username');
+    const result = await login(options.db, username, formField(req, 'password'), options.policy);
     const clientId = String(details.params.client_id);
     record(
       options,
@@ -218,7 +199,13 @@ export function interactionRouter(options: InteractionOptions): Router {
     if (details.prompt.name !== 'login' || !pending) {
       throw new ValidationError('Sign in with your password first.', { code: 'invalid_interaction' });
     }
-    const result = await verifySecondFactor(options.db, pending, field(req, 'code'), options.totpKey, options.policy);
+    const result = await verifySecondFactor(
+      options.db,
+      pending,
+      formField(req, 'code'),
+      options.totpKey,
+      options.policy,
+    );
     const clientId = String(details.params.client_id);
     record(
       options,

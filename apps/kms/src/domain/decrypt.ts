@@ -1,7 +1,7 @@
 /**
  * Decrypt: the JWE's `kid` picks the material key of this elastic key (so data made before a rotation
  * still decrypts); a JWE of another elastic key, a revoked version or another context is refused.
- * `decryptor` checks the elastic key once and unwraps each version once, for batches and rewraps.
+ * `decryptorFor` checks the elastic key once and unwraps each version once, for batches and rewraps.
  */
 import { countCryptoOperation } from './crypto-metrics.js';
 import { InvalidJweError, decryptJwe, jweHeader } from '@cryptoutil/jose-authority';
@@ -32,10 +32,6 @@ export function decryptorFor(ctx: KmsContext, { key, algorithm }: EncryptionKey)
       return { plaintext, ...(typeof header.cty === 'string' ? { cty: header.cty } : {}) };
     },
   };
-}
-
-export async function decryptor(ctx: KmsContext, elasticKeyId: string): Promise<Decryptor> {
-  return decryptorFor(ctx, await encryptionKey(ctx, elasticKeyId));
 }
 
 export async function decrypt(

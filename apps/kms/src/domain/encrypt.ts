@@ -1,6 +1,6 @@
 /**
  * Encrypt: active encryption key → latest usable version (or the one asked for), one encryption taken
- * from its max_encryptions budget → JWE compact (`kid` = material key id). `encryptor` does the first
+ * from its max_encryptions budget → JWE compact (`kid` = material key id). `encryptorFor` does the first
  * steps once, so a batch or a rewrap encrypts many plaintexts with them (each still takes its count).
  */
 import { countCryptoOperation } from './crypto-metrics.js';
@@ -47,10 +47,6 @@ export async function encryptorFor(
       });
     },
   };
-}
-
-export async function encryptor(ctx: KmsContext, elasticKeyId: string): Promise<Encryptor> {
-  return encryptorFor(ctx, await encryptionKey(ctx, elasticKeyId));
 }
 
 export async function encrypt(

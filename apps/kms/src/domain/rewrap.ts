@@ -43,10 +43,6 @@ export async function rewrapperFor(
   };
 }
 
-export async function rewrapper(ctx: KmsContext, elasticKeyId: string): Promise<Rewrapper> {
-  return rewrapperFor(ctx, await encryptionKey(ctx, elasticKeyId));
-}
-
 export async function rewrap(
   ctx: KmsContext,
   elasticKeyId: string,

@@ -1,6 +1,6 @@
 /**
  * Sign: active signing key → latest usable version (or the one asked for) → JWS compact (`kid` = material
- * key id). `signer` does the first two steps once, for batches.
+ * key id). `signerFor` does the first two steps once, for batches.
  */
 import { countCryptoOperation } from './crypto-metrics.js';
 import { signJws } from '@cryptoutil/jose-authority';
@@ -20,10 +20,6 @@ export async function signerFor(
 ): Promise<Signer> {
   const material = await signingMaterial(ctx, key, choice.version);
   return { sign: (payload) => signJws(payload, material.jwk, { alg: algorithm.alg, kid: material.record.id }) };
-}
-
-export async function signer(ctx: KmsContext, elasticKeyId: string): Promise<Signer> {
-  return signerFor(ctx, await signingKey(ctx, elasticKeyId));
 }
 
 export async function sign(

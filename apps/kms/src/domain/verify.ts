@@ -1,6 +1,6 @@
 /**
  * Verify: the JWS's `kid` picks the material key of this elastic key; a bad signature is `signature_invalid`.
- * `verifier` checks the elastic key once and unwraps each version once, for batches.
+ * `verifierFor` checks the elastic key once and unwraps each version once, for batches.
  */
 import { countCryptoOperation } from './crypto-metrics.js';
 import { InvalidJwsError, jwsHeader, verifyJws } from '@cryptoutil/jose-authority';
@@ -30,10 +30,6 @@ export function verifierFor(ctx: KmsContext, { key, algorithm }: SigningKey): Ve
       return { valid: true, kid: record.id, payload };
     },
   };
-}
-
-export async function verifier(ctx: KmsContext, elasticKeyId: string): Promise<Verifier> {
-  return verifierFor(ctx, await signingKey(ctx, elasticKeyId));
 }
 
 export async function verify(ctx: KmsContext, elasticKeyId: string, jws: string): Promise<Verification> {

@@ -14,8 +14,8 @@ import { join, resolve } from 'node:path';
 import { sql } from 'drizzle-orm';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { freePort, openDatabase } from '@cryptoutil/infra';
-import { RoundRobinProxy, storedSecretFindings } from '@cryptoutil/infra/testing';
+import { openDatabase } from '@cryptoutil/infra';
+import { RoundRobinProxy, storedSecretFindings, testPorts } from '@cryptoutil/infra/testing';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 import { auditLeaks, deploymentSecrets, logLeaks, type ScannedRecord } from './audit-scan.js';
 
@@ -112,7 +112,9 @@ function launch(
             dispatcher: agent,
             signal: AbortSignal.timeout(5000),
           });
-          if (res.status === 200) return;
+          // Only once this process logged that both its listeners are bound: a ready answer on its admin
+          // port from any other process (one that held the port first) must not pass for it.
+          if (res.status === 200 && output.includes(`"msg":"${name} started"`)) return;
         } catch {
           // not listening yet
         }
@@ -150,17 +152,15 @@ export async function startStack(
   const tlsDir = join(dir, 'tls');
   const ca = await loadOrCreateCa(tlsDir);
   const admin = await loadOrIssueLeaf(tlsDir, 'e2e-admin', ca, { commonName: 'identity-admin', usage: 'client' });
-  const [identityPort, kmsPort] = await Promise.all([freePort(), freePort()]);
+  // Every port of the stack at once: distinct, and none another test's process may be given meanwhile.
+  const free = await testPorts(2 + 2 * (counts.identity + counts.kms));
+  const take = () => free.shift() as number;
+  const [identityPort, kmsPort] = [take(), take()];
   /** Each replica's own public and admin ports; with one replica the public port is the stack's. */
-  const ports = async (publicPort: number, replicas: number) =>
-    Promise.all(
-      Array.from({ length: replicas }, async () => ({
-        public: replicas === 1 ? publicPort : await freePort(),
-        admin: await freePort(),
-      })),
-    );
-  const identityPorts = await ports(identityPort, counts.identity);
-  const kmsPorts = await ports(kmsPort, counts.kms);
+  const ports = (publicPort: number, replicas: number) =>
+    Array.from({ length: replicas }, () => ({ public: replicas === 1 ? publicPort : take(), admin: take() }));
+  const identityPorts = ports(identityPort, counts.identity);
+  const kmsPorts = ports(kmsPort, counts.kms);
   const issuer = `https://${options.issuerHost ?? '127.0.0.1'}:${identityPort}`;
   const kmsUrl = `https://127.0.0.1:${kmsPort}`;
   const secret = async (name: string, value: string) => {

@@ -16,7 +16,8 @@ import { join, resolve } from 'node:path';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import * as client from 'openid-client';
-import { FormBrowser, formAction, formValue, freePort } from '@cryptoutil/infra';
+import { FormBrowser, formAction, formValue } from '@cryptoutil/infra';
+import { testPorts } from '@cryptoutil/infra/testing';
 import { ADMIN_TOKEN, KMS_SERVICE_SECRET, SPA_REDIRECT, spaTokenRequest } from './harness.js';
 
 const MAIN = resolve(import.meta.dirname ?? '.', '../dist/main.js');
@@ -60,7 +61,7 @@ async function crashConfig(): Promise<{ config: string; base: string; caFile: st
     return `file://${join(dir, name)}`;
   };
   const config = join(dir, 'identity.yml');
-  const port = await freePort();
+  const [port] = await testPorts(1);
   await writeFile(
     config,
     [

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
-import { freePort } from '@cryptoutil/infra';
+import { freePorts } from '@cryptoutil/infra';
 import { loadOrCreateCa, loadOrIssueLeaf } from '@cryptoutil/tls';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -130,7 +130,7 @@ export async function startDemoServices(
     await writeFile(path, randomBytes(32).toString('hex'), { mode: 0o600 });
     return `file://${path}`;
   };
-  const [ip, iap, kp, kap] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [ip, iap, kp, kap] = (await freePorts(4)) as [number, number, number, number];
   const identity = { publicUrl: `https://127.0.0.1:${ip}`, adminUrl: `https://127.0.0.1:${iap}` };
   const kms = { publicUrl: `https://127.0.0.1:${kp}`, adminUrl: `https://127.0.0.1:${kap}` };
   const common = (name: AppName, publicPort: number, adminPort: number) => [

@@ -125,3 +125,4 @@ export * from './otlp-receiver.js';
 export { TcpOutage } from './tcp-outage.js';
 export { RoundRobinProxy } from './round-robin.js';
 export { storedSecretFindings } from './stored-secrets.js';
+export { testPorts } from './test-ports.js';

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { loadLeafWithRoot, loadOrCreateCa, loadProvisionedLeaf } from './store.js';
 import { serverTlsOptions } from './tls-options.js';
 
@@ -67,13 +68,17 @@ export async function createListenerPair(
   });
   const tls = { chain: leaf.chainPem, key: leaf.keyPem, rootCa: leaf.rootPem };
   return {
-    publicServer: https.createServer(
-      serverTlsOptions({ ...tls, ...clientCertificateOptions(options.publicClientCertificates) }),
-      publicApp,
+    publicServer: readTlsInJavaScript(
+      https.createServer(
+        serverTlsOptions({ ...tls, ...clientCertificateOptions(options.publicClientCertificates) }),
+        publicApp,
+      ),
     ),
-    adminServer: https.createServer(
-      serverTlsOptions({ ...tls, ...clientCertificateOptions(options.adminClientCertificates) }),
-      adminApp,
+    adminServer: readTlsInJavaScript(
+      https.createServer(
+        serverTlsOptions({ ...tls, ...clientCertificateOptions(options.adminClientCertificates) }),
+        adminApp,
+      ),
     ),
     rootCaPem: leaf.rootPem,
     scheme: 'https',
@@ -87,6 +92,25 @@ export async function listen(server: http.Server, host: string, port: number): P
     server.listen(port, host, () => resolve());
   });
   return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Keeps Node's HTTP parser on its JavaScript read path for TLS connections.
+ *
+ * Node lets the parser read a TLS socket's cleartext straight from the native handle. When a request arrives
+ * on a keep-alive connection while the previous answer is still being flushed, Node pauses the parser and
+ * stops reading the handle, but the TLS handle still hands over the records it has already decrypted, and
+ * the paused parser fails them with `HPE_PAUSED`: the connection is dropped mid-request (seen in Node 20
+ * under load with request bodies of about 30 KB and more after answers above 16 KB). Marking the handle as
+ * taken before the HTTP listener sees the socket (Node checks `_handle._consumed` before it consumes) makes
+ * Node read through the socket's stream, whose pause holds.
+ */
+export function readTlsInJavaScript<T extends https.Server>(server: T): T {
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    const handle = (socket as unknown as { _handle?: { _consumed?: boolean } })._handle;
+    if (handle) handle._consumed = true;
+  });
+  return server;
 }
 
 /** Stops accepting, ends open connections, resolves when closed. */

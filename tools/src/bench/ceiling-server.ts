@@ -1,14 +1,15 @@
 /**
  * A child process serving one ceiling scenario over TLS 1.3 on a loopback port: `bare-https` (a
  * `node:https` handler, no framework: the new-connection ceiling), `bare-express` (no middleware: the
- * keep-alive ceiling), `infra-defaults` (express + the shared security defaults and problem handler).
+ * keep-alive ceiling), `infra-defaults` (express + the shared security defaults and problem handler, on the products' TLS read
+ * path).
  * It tells the parent its port and root CA over IPC. Run by `bench.ts`, never directly.
  */
 import express from 'express';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { applySecurityDefaults, notFoundHandler, problemHandler } from '@cryptoutil/infra';
-import { createCaHierarchy, issueLeaf, serverTlsOptions } from '@cryptoutil/tls';
+import { createCaHierarchy, issueLeaf, readTlsInJavaScript, serverTlsOptions } from '@cryptoutil/tls';
 
 export type CeilingScenario = 'bare-https' | 'bare-express' | 'infra-defaults';
 
@@ -34,7 +35,9 @@ async function main(): Promise<void> {
           req.resume();
           req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
         })
-      : https.createServer(tls, app(scenario));
+      : scenario === 'infra-defaults'
+        ? readTlsInJavaScript(https.createServer(tls, app(scenario))) // as the products' listeners
+        : https.createServer(tls, app(scenario));
   server.listen(0, '127.0.0.1', () => {
     process.send?.({ port: (server.address() as AddressInfo).port, rootPem });
   });

@@ -29,7 +29,10 @@ function listenable(port: number): Promise<boolean> {
   });
 }
 
-/** `count` distinct ports, none of which this worker has handed out lately or anything listens on now. */
+/**
+ * `count` ports of this worker's block, handed out in turn (one test file never gets a port twice; the next file
+ * in the worker starts the turn again, after the earlier file's processes stopped) and free right now.
+ */
 export async function testPorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   for (let tried = 0; ports.length < count; tried++) {

@@ -5,13 +5,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import express from 'express';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { testPostgresUrl } from '@cryptoutil/infra/testing';
-import { IMAGES, browserSuite as chromiumSuite, launchChromium } from './browser.js';
+import {
+  type AppCallback,
+  IMAGES,
+  browserSuite as chromiumSuite,
+  launchChromium,
+  registerBrowserApp,
+  signInAndAllow,
+  startAppCallback,
+} from './browser.js';
 import { KMS_SERVICE_SECRET_FILE, kmsServiceToken, startStack, type Stack } from './stack.js';
 
 const POSTGRES = Boolean(process.env.TEST_DATABASE_URL);
@@ -201,9 +206,7 @@ browserSuite(
   `a person signs in through the real login page (headless Chromium${BROWSER_REPLICAS > 1 ? ', 2 processes each' : ''})`,
   () => {
     let stack: Stack;
-    let callback: http.Server;
-    let callbackUrl: string;
-    const received: string[] = [];
+    let callback: AppCallback;
     /** Makes the browser's next request open a new connection, which the proxy sends to the next process. */
     const nextInstance = () => stack.proxies.forEach((proxy) => proxy.dropConnections());
     /** How many Identity processes served the sign-in pages (`/auth`, `/interaction/...`). */
@@ -225,71 +228,24 @@ browserSuite(
         { url: url ?? 'sqlite', schemaPrefix: `e2e_browser_${Date.now()}` },
         { replicas: url ? BROWSER_REPLICAS : 1 },
       );
-      const app = express().get('/callback', (req, res) => {
-        received.push(req.originalUrl);
-        res.type('text/plain').send('signed in');
-      });
-      callback = http.createServer(app);
-      await new Promise<void>((done) => callback.listen(0, '127.0.0.1', done));
-      callbackUrl = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
+      callback = await startAppCallback();
     });
     afterAll(async () => {
-      callback?.closeAllConnections();
-      await new Promise((done) => callback?.close(done));
+      await callback?.close();
       await stack?.stop();
     });
 
     it('gets a user token with the consented scopes that the KMS accepts, and refuses what the user lacks', async () => {
-      const registered = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          client_name: 'E2E browser app',
-          grant_types: ['authorization_code'],
-          redirect_uris: [callbackUrl],
-          token_endpoint_auth_method: 'none',
-          scope: 'openid profile kms:read kms:encrypt',
-        }),
-      });
-      const app = (await registered.json()) as { client_id: string };
-      const config = await client.discovery(
-        new URL(stack.identity.publicUrl),
-        app.client_id,
-        undefined,
-        client.None(),
-        {
-          [client.customFetch]: stack.fetch as client.CustomFetch,
-        },
-      );
-      const verifier = client.randomPKCECodeVerifier();
-      const state = client.randomState();
-      const authorizationUrl = client.buildAuthorizationUrl(config, {
-        redirect_uri: callbackUrl,
+      const app = await registerBrowserApp(stack, {
+        name: 'E2E browser app',
+        callbackUrl: callback.url,
         scope: 'openid profile kms:read kms:encrypt',
-        code_challenge: await client.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-        state,
+        dpop: true,
       });
-
-      const browser = await launchChromium(stack);
-      try {
-        const page = await browser.newPage();
-        await page.goto(authorizationUrl.toString());
-        await page.getByLabel('Username').waitFor();
-        nextInstance();
-        await page.getByLabel('Username').fill('demo-user');
-        await page.getByLabel('Password').fill('demo-user-password');
-        await page.getByRole('button', { name: 'Sign in' }).click();
-        await page.getByRole('button', { name: 'Allow' }).waitFor();
-        nextInstance();
-        await page.getByRole('button', { name: 'Allow' }).click();
-        await page.waitForURL((url) => url.toString().startsWith(callbackUrl));
-        expect(await page.textContent('body')).toContain('signed in');
-      } finally {
-        await browser.close();
-      }
+      expect(await signInAndAllow(stack, app, callback.url, nextInstance)).toContain('signed in');
       expect(signInProcesses()).toBe(stack.replicas.identity.length);
-      const redirect = new URL(received[0]!, callbackUrl);
+      const { config, verifier, state } = app;
+      const redirect = new URL(callback.received[0]!, callback.url);
       stack.secrets.add(redirect.searchParams.get('code')!);
       // A public client must use DPoP (RFC 9449): its tokens are bound to a key only it holds.
       const dpop = client.getDPoPHandle(config, await client.randomDPoPKeyPair());

@@ -6,13 +6,10 @@
  */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { testPostgresUrl } from '@cryptoutil/infra/testing';
-import { browserSuite, launchChromium } from './browser.js';
+import { type AppCallback, browserSuite, registerBrowserApp, signInAndAllow, startAppCallback } from './browser.js';
 import { KMS_SERVICE_SECRET_FILE, kmsServiceToken, startStack, type Stack } from './stack.js';
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -20,72 +17,33 @@ const ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 
 browserSuite('e2e token exchange test')('a service acts for a signed-in user through token exchange', () => {
   let stack: Stack;
-  let callback: http.Server;
-  let callbackUrl: string;
-  const received: string[] = [];
+  let callback: AppCallback;
 
   beforeAll(async () => {
     const url = process.env.TEST_DATABASE_URL ? await testPostgresUrl() : undefined;
     stack = await startStack({ url: url ?? 'sqlite', schemaPrefix: `e2e_exchange_${Date.now()}` });
-    const app = express().get('/callback', (req, res) => {
-      received.push(req.originalUrl);
-      res.type('text/plain').send('signed in');
-    });
-    callback = http.createServer(app);
-    await new Promise<void>((done) => callback.listen(0, '127.0.0.1', done));
-    callbackUrl = `http://127.0.0.1:${(callback.address() as AddressInfo).port}/callback`;
+    callback = await startAppCallback();
   });
   afterAll(async () => {
-    callback?.closeAllConnections();
-    await new Promise((done) => callback?.close(done));
+    await callback?.close();
     await stack?.stop();
   });
 
   /** demo-user signs in to a browser app through the login and consent pages; returns its access token. */
   async function userAccessToken(): Promise<string> {
-    const registered = await stack.fetch(`${stack.identity.adminUrl}/admin/v1/clients`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        client_name: 'E2E exchange app',
-        grant_types: ['authorization_code'],
-        redirect_uris: [callbackUrl],
-        token_endpoint_auth_method: 'none',
-        // A public client must use DPoP by default; this test is about something else (DPoP: dpop.test.ts).
-        dpop_bound_access_tokens: false,
-        scope: 'openid kms:read kms:encrypt',
-      }),
-    });
-    const app = (await registered.json()) as { client_id: string };
-    const config = await client.discovery(new URL(stack.identity.publicUrl), app.client_id, undefined, client.None(), {
-      [client.customFetch]: stack.fetch as client.CustomFetch,
-    });
-    const verifier = client.randomPKCECodeVerifier();
-    const state = client.randomState();
-    const authorizationUrl = client.buildAuthorizationUrl(config, {
-      redirect_uri: callbackUrl,
+    // This test is about token exchange; the app sends plain bearer tokens (DPoP: dpop.test.ts).
+    const app = await registerBrowserApp(stack, {
+      name: 'E2E exchange app',
+      callbackUrl: callback.url,
       scope: 'openid kms:read kms:encrypt',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
+      dpop: false,
     });
-    const browser = await launchChromium(stack);
-    try {
-      const page = await browser.newPage();
-      await page.goto(authorizationUrl.toString());
-      await page.getByLabel('Username').fill('demo-user');
-      await page.getByLabel('Password').fill('demo-user-password');
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByRole('button', { name: 'Allow' }).click();
-      await page.waitForURL((url) => url.toString().startsWith(callbackUrl));
-    } finally {
-      await browser.close();
-    }
-    const redirect = new URL(received.at(-1)!, callbackUrl);
+    await signInAndAllow(stack, app, callback.url);
+    const redirect = new URL(callback.received.at(-1)!, callback.url);
     stack.secrets.add(redirect.searchParams.get('code')!);
-    const tokens = await client.authorizationCodeGrant(config, redirect, {
-      pkceCodeVerifier: verifier,
-      expectedState: state,
+    const tokens = await client.authorizationCodeGrant(app.config, redirect, {
+      pkceCodeVerifier: app.verifier,
+      expectedState: app.state,
     });
     stack.secrets.add(tokens.access_token);
     return tokens.access_token;
